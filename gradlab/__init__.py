@@ -1,0 +1,36 @@
+"""gradlab: learn, see and verify automatic differentiation in TensorFlow.
+
+The public names are loaded on first use, so `import gradlab` (and `gradlab --help`) does not import
+TensorFlow; only the work that needs it does.
+"""
+
+from gradlab.errors import GradlabError, LessonNotFoundError, NotDifferentiableError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "tape_gradient": "gradlab.tape",
+    "numeric_gradient": "gradlab.numeric",
+    "NumericGradient": "gradlab.numeric",
+    "compare": "gradlab.comparison",
+    "Comparison": "gradlab.comparison",
+    "check": "gradlab.checker",
+    "assert_gradients_close": "gradlab.checker",
+    "GradCheck": "gradlab.checker",
+}
+
+__all__ = sorted([*_LAZY, "GradlabError", "LessonNotFoundError", "NotDifferentiableError", "__version__"])
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gradlab' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

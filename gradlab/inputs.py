@@ -1,0 +1,143 @@
+"""Arguments and outputs: what gradlab can differentiate, and how each argument becomes a tensor."""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradlab._tf import tf
+from gradlab.errors import NotDifferentiableError
+
+FLOATS = ("float32", "float64")
+_FIX_DTYPE = "cast it to float32 or float64 (e.g. tf.cast(x, tf.float64))"
+
+
+@dataclass
+class Point:
+    """The evaluation point: one float tensor per argument, their names, and the tf.Variables among them."""
+
+    values: list
+    names: list
+    variables: list  # the tf.Variable objects themselves (variables mode) or []
+    promoted: bool  # whether Python numbers were turned into tensors of a chosen dtype
+
+    @property
+    def dtypes(self):
+        return [v.dtype.name for v in self.values]
+
+
+def _reject(position, what, fix):
+    raise NotDifferentiableError(f"argument {position} is {what}; {fix}")
+
+
+def _check_dtype(position, dtype_name):
+    if dtype_name in FLOATS:
+        return
+    if dtype_name in ("float16", "bfloat16"):
+        _reject(position, f"{dtype_name}, too coarse for finite differences", _FIX_DTYPE)
+    if dtype_name.startswith(("int", "uint")) or dtype_name == "bool":
+        _reject(position, f"an {dtype_name} tensor, and the tape does not differentiate integers", _FIX_DTYPE)
+    _reject(position, f"of dtype {dtype_name}", "gradlab differentiates float32 and float64 values")
+
+
+def _is_python_numbers(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    if isinstance(value, (list, tuple)) and value:
+        array = np.asarray(value)
+        return array.dtype.kind in "if"
+    return False
+
+
+def to_tensor(position, value, dtype):
+    """One argument as a float tensor; Python numbers (and lists of them) take `dtype`."""
+    if value is None:
+        _reject(position, "None", "pass a float, a numpy array, a tf.Tensor or a tf.Variable")
+    if isinstance(value, (str, bytes)):
+        _reject(position, f"a {type(value).__name__} ({value!r:.30})",
+                "pass a float, a numpy array, a tf.Tensor or a tf.Variable")
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        _reject(position, "a bool", "pass a float such as 1.0")
+    if _is_python_numbers(value):
+        return tf.constant(np.asarray(value, dtype=dtype))
+    if isinstance(value, tf.Variable):
+        _check_dtype(position, value.dtype.name)
+        return tf.identity(value.read_value())
+    if isinstance(value, tf.Tensor):
+        _check_dtype(position, value.dtype.name)
+        return value
+    if isinstance(value, (np.ndarray, np.generic)):
+        _check_dtype(position, np.dtype(value.dtype).name)
+        return tf.constant(value)
+    _reject(position, f"a {type(value).__name__}", "pass a float, a numpy array, a tf.Tensor or a tf.Variable")
+
+
+def default_names(count):
+    return [f"x{i}" for i in range(count)] if count > 1 else ["x"]
+
+
+def make_point(args, names=None, dtype="float64"):
+    """The point for `args`, with Python numbers in `dtype`."""
+    if names is not None and len(names) != len(args):
+        raise NotDifferentiableError(f"names has {len(names)} entries for {len(args)} arguments; give one per argument")
+    values = [to_tensor(i + 1, a, dtype) for i, a in enumerate(args)]
+    promoted = any(_is_python_numbers(a) for a in args)
+    return Point(values, list(names) if names else default_names(len(args)), [], promoted)
+
+
+def variables_point(variables, names=None):
+    """The point for variables mode: the current value of each tf.Variable."""
+    if not variables:
+        raise NotDifferentiableError("variables is empty; pass the tf.Variables to check, e.g. model.trainable_variables")
+    for i, v in enumerate(variables):
+        if not isinstance(v, tf.Variable):
+            _reject(i + 1, f"a {type(v).__name__} in variables", "pass tf.Variable objects (e.g. model.trainable_variables)")
+        _check_dtype(i + 1, v.dtype.name)
+    values = [tf.identity(v.read_value()) for v in variables]
+    if names is None:
+        names = [v.name.split(":")[0] for v in variables]
+    return Point(values, list(names), list(variables), False)
+
+
+def as_output(y):
+    """f's value as a float tensor, or a clear error saying what to return instead."""
+    if y is None:
+        raise NotDifferentiableError("f returned None; return the value to differentiate (is a `return` missing?)")
+    if isinstance(y, (str, bytes)):
+        raise NotDifferentiableError(f"f returned a {type(y).__name__}; return a float tensor")
+    try:
+        y = tf.convert_to_tensor(y)
+    except (TypeError, ValueError) as exc:
+        raise NotDifferentiableError(f"f returned a {type(y).__name__} that is not a tensor; return a float tensor") from exc
+    if y.dtype.name not in FLOATS:
+        raise NotDifferentiableError(
+            f"f returned a {y.dtype.name} tensor; compute the output in float32 or float64")
+    return y
+
+
+def call(f, point, values=None):
+    """f at `values` (default: the point): f(*values) in args mode, f() with the variables set in variables mode."""
+    if point.variables:
+        return as_output(f())
+    return as_output(f(*(point.values if values is None else values)))
+
+
+def resolve(f, args, names=None, run=call):
+    """The point for f(*args) and run(f, point) there (by default f's value).
+
+    Python numbers are tried in float64 first; a function that captures float32 constants (and so fails on
+    float64 input) is then evaluated in float32.
+    """
+    point = make_point(args, names, "float64")
+    try:
+        return point, run(f, point)
+    except (tf.errors.InvalidArgumentError, TypeError, ValueError) as first:
+        if not point.promoted or isinstance(first, NotDifferentiableError):
+            raise
+        point32 = make_point(args, names, "float32")
+        try:
+            return point32, run(f, point32)
+        except Exception:
+            raise first from None

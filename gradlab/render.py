@@ -1,0 +1,117 @@
+"""Views of gradlab's results as rich renderables (terminal and Jupyter). Views only show; they never decide."""
+
+import io
+
+import numpy as np
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+PASS, FAIL = Text("✓ ok", style="bold green"), Text("✗ FAIL", style="bold red")
+
+
+def verdict(ok):
+    return PASS if ok else FAIL
+
+
+def number(x, digits=12):
+    """A float in at most `digits` significant digits, an array compactly, None as a dash."""
+    if x is None:
+        return "—"
+    array = np.asarray(x, dtype=np.float64)
+    if array.ndim:
+        return np.array2string(array, precision=6, threshold=6, edgeitems=2, separator=", ")
+    value = float(array)
+    if np.isnan(value):
+        return "nan"
+    if np.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{digits}g}"
+
+
+def error(x):
+    """An error magnitude (its largest entry for arrays) in two significant digits."""
+    if x is None:
+        return "—"
+    value = float(np.max(np.asarray(x, dtype=np.float64), initial=0.0))
+    return "inf" if np.isinf(value) else f"{value:.1e}"
+
+
+def numeric_view(result):
+    table = Table(title=f"finite differences ({result.method}, {result.dtype})", box=box.SIMPLE_HEAD)
+    table.add_column("argument")
+    table.add_column("shape")
+    table.add_column("estimate", justify="right")
+    table.add_column("est. error", justify="right")
+    for name, value, err in zip(result.names, result.value, result.error):
+        table.add_row(name, str(np.shape(value)), number(value), error(err))
+    return table
+
+
+def comparison_view(comparison):
+    has_analytic = any(row.analytic is not None for row in comparison.rows)
+    table = Table(title=f"tape vs finite differences ({comparison.method})", box=box.SIMPLE_HEAD,
+                  caption="pass when " + " | ".join(comparison.tolerances) if comparison.tolerances else None)
+    table.add_column("derivative")
+    table.add_column("tape", justify="right")
+    table.add_column("numeric ± est. error", justify="right")
+    if has_analytic:
+        table.add_column("analytic", justify="right")
+    table.add_column("|tape − numeric|", justify="right")
+    table.add_column("rel. error", justify="right")
+    if has_analytic:
+        table.add_column("|tape − analytic|", justify="right")
+    table.add_column("verdict")
+    for row in comparison.rows:
+        cells = [row.name, number(row.tape), f"{number(row.numeric)} ± {error(row.numeric_error)}"]
+        if has_analytic:
+            cells.append(number(row.analytic))
+        cells += [error(row.abs_error), error(row.rel_error)]
+        if has_analytic:
+            cells.append(error(row.analytic_error))
+        cells.append(verdict(row.ok) if not row.note else Text.assemble(verdict(row.ok), f" {row.note}"))
+        table.add_row(*cells)
+    return table
+
+
+def gradcheck_view(result):
+    headline = Text.assemble(
+        verdict(result.ok), "  gradients ", "match" if result.ok else "differ",
+        f"  ({result.mode} mode, {result.method}, verdict in {result.dtype})")
+    parts = [headline, Text(f"pass when {result.tolerance.describe()}", style="dim")]
+    inputs = Table(box=box.SIMPLE_HEAD)
+    for heading in ("input", "shape", "dtype", "checked", "max |tape − numeric|", "max rel. error", "verdict"):
+        inputs.add_column(heading, justify="right" if heading.startswith(("checked", "max")) else "left")
+    for r in result.inputs:
+        inputs.add_row(r.name, str(r.shape), r.dtype, f"{r.checked}/{r.total}", error(r.max_abs_error),
+                       error(r.max_rel_error), verdict(r.ok))
+    parts.append(inputs)
+    parts += [Text(f"{r.name}: {r.note}") for r in result.inputs if r.note]
+    if result.projection is not None:
+        p = result.projection
+        parts.append(Text.assemble(
+            "projection v^T J u over every entry: tape ", number(p.tape), ", numeric ", number(p.numeric),
+            f" ± {error(p.numeric_error)}, |difference| {error(p.abs_error)} (allowed {error(p.allowed)}) ",
+            verdict(p.ok)))
+    if result.worst:
+        worst = Table(title="worst entries", box=box.SIMPLE_HEAD)
+        for heading in ("input", "index", "tape", "numeric", "|tape − numeric|", "rel. error", "est. error", "allowed",
+                        "verdict"):
+            worst.add_column(heading, justify="left" if heading in ("input", "index", "verdict") else "right")
+        for e in result.worst:
+            worst.add_row(e.input, str(e.index), number(e.tape, 8), number(e.numeric, 8), error(e.abs_error),
+                          error(e.rel_error), error(e.numeric_error), error(e.allowed), verdict(e.ok))
+        parts.append(worst)
+    for note in result.notes:
+        parts.append(Text(note, style="yellow"))
+    if result.evaluation:
+        parts.append(Text(f"f evaluated: {result.evaluation}", style="dim"))
+    return Group(*parts)
+
+
+def to_text(renderable, width=100):
+    """Plain text of a renderable, as piped output shows it."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, force_jupyter=False)
+    console.print(renderable)
+    return console.file.getvalue()

@@ -1,0 +1,65 @@
+"""Per-dtype defaults in one table: machine epsilon, finite-difference steps and the tolerances of a verdict."""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+#: Relative step per method: step = eps ** exponent * max(1, |x|). Each exponent balances the method's
+#: truncation error (h, h^2, h^4) against round-off in f (eps * |f| / h): forward ~ eps^(1/2), central
+#: ~ eps^(1/3), Richardson ~ eps^(1/5).
+STEP_EXPONENTS = {"forward": 1 / 2, "central": 1 / 3, "richardson": 1 / 5}
+
+#: Round-off in one evaluation of f, in units of eps * |f|: a few ulps, since f is itself a chain of
+#: rounded operations (a sum of many terms loses more than one ulp of its result).
+ROUNDOFF_ULPS = 4.0
+
+#: How much each method multiplies the round-off of one evaluation of f (eps * |f| / h):
+#: forward (f(x+h) - f(x)) / h -> 2; central (f(x+h) - f(x-h)) / 2h -> 1;
+#: Richardson (4 D(h/2) - D(h)) / 3 with D central -> (4 * 2 + 1) / 3 = 3.
+ROUNDOFF_FACTORS = {"forward": 2.0, "central": 1.0, "richardson": 3.0}
+
+METHODS = tuple(STEP_EXPONENTS)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """An entry passes when |tape - numeric| <= atol + rtol * |numeric| + k * (estimated numeric error)."""
+
+    dtype: str
+    rtol: float
+    atol: float
+    k: float
+
+    def allowed(self, scale, error):
+        """The threshold for an entry whose reference has magnitude `scale` and estimated error `error`."""
+        return self.atol + self.rtol * scale + self.k * error
+
+    def describe(self):
+        return f"atol {self.atol:.0e} + rtol {self.rtol:.0e}·|numeric| + {self.k:g}·(est. error)  [{self.dtype}]"
+
+
+#: The verdict's defaults for each floating dtype gradlab evaluates in.
+DEFAULTS = {
+    "float64": Tolerance("float64", rtol=1e-6, atol=1e-10, k=2.0),
+    "float32": Tolerance("float32", rtol=1e-3, atol=1e-5, k=2.0),
+}
+
+EPS = {name: float(np.finfo(name).eps) for name in DEFAULTS}
+
+
+def tolerance(dtype, rtol=None, atol=None, k=None):
+    """The default tolerance for `dtype` ("float32" or "float64") with any of the caller's overrides."""
+    base = DEFAULTS[str(dtype)]
+    overrides = {name: value for name, value in (("rtol", rtol), ("atol", atol), ("k", k)) if value is not None}
+    return replace(base, **overrides)
+
+
+def relative_step(dtype, method):
+    """The step before scaling by max(1, |x|)."""
+    return EPS[str(dtype)] ** STEP_EXPONENTS[method]
+
+
+def lowest_precision(dtypes):
+    """float32 if any of `dtypes` is float32, else float64: the precision a verdict rests on."""
+    names = {str(d) for d in dtypes}
+    return "float32" if "float32" in names else "float64"

@@ -1,0 +1,221 @@
+"""gradlab.check: planted gradient bugs are caught and named, correct gradients pass, inputs are left alone."""
+
+import numpy as np
+import pytest
+
+import gradlab
+from gradlab._tf import tf
+from gradlab.render import to_text
+
+N = 1000
+WRONG_INDEX = 417
+
+
+def with_gradient(grad_fn):
+    """sum(sin(x) * x^2) whose gradient is grad_fn(x, true_gradient), through tf.custom_gradient."""
+
+    @tf.custom_gradient
+    def f(x):
+        def grad(dy):
+            return dy * grad_fn(x, tf.cos(x) * x**2 + 2 * x * tf.sin(x))
+
+        return tf.reduce_sum(tf.sin(x) * x**2), grad
+
+    return f
+
+
+def one_entry_wrong(x, g):
+    return tf.tensor_scatter_nd_add(g, [[WRONG_INDEX]], tf.constant([0.05], dtype=g.dtype))
+
+
+PLANTED = {
+    "1% scale error": (lambda x, g: g * 1.01, True),
+    "one wrong entry of 1000": (one_entry_wrong, False),
+    "sign flip": (lambda x, g: -g, True),
+    "missing factor 2": (lambda x, g: tf.cos(x) * x**2 + x * tf.sin(x), True),
+}
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def point(request):
+    return np.random.default_rng(3).uniform(-1.0, 1.0, N).astype(request.param)
+
+
+@pytest.mark.parametrize("bug", PLANTED, ids=list(PLANTED))
+def test_planted_bug_is_caught_in_full_mode(bug, point):
+    result = gradlab.check(with_gradient(PLANTED[bug][0]), point)
+    assert not result.ok
+    assert not result.worst[0].ok
+
+
+@pytest.mark.parametrize("bug", [b for b, (_, most) in PLANTED.items() if most])
+def test_bug_touching_most_entries_is_caught_in_fast_mode(bug, point):
+    assert not gradlab.check(with_gradient(PLANTED[bug][0]), point, mode="fast").ok
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_one_wrong_entry_is_named(mode):
+    x = np.random.default_rng(3).uniform(-1.0, 1.0, N)
+    result = gradlab.check(with_gradient(one_entry_wrong), x, mode=mode)
+    assert not result.ok
+    assert result.worst[0].index == (WRONG_INDEX,)
+    assert f"({WRONG_INDEX},)" in to_text(result)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_correct_gradient_passes(mode, point):
+    result = gradlab.check(with_gradient(lambda x, g: g), point, mode=mode)
+    assert result.ok, to_text(result)
+    assert result.dtype == point.dtype.name
+
+
+CORRECT = [
+    ("several arguments", lambda a, b: tf.reduce_sum(a * tf.exp(b)), (np.ones(3), np.linspace(0, 1, 3))),
+    ("matrix", lambda m: tf.linalg.trace(tf.matmul(m, m)), (np.arange(9.0).reshape(3, 3) / 9,)),
+    ("vector output", lambda x: tf.tanh(x) * x, (np.linspace(-2, 2, 50),)),
+    ("python numbers", lambda w1, w2: 3 * w1**2 + 2 * w1 * w2, (5.0, 3.0)),
+    ("softmax cross-entropy", lambda z: tf.nn.softmax_cross_entropy_with_logits([0.0, 1.0, 0.0], z), (np.array([0.3, -1.0, 2.0]),)),
+]
+
+
+@pytest.mark.parametrize("name, f, args", CORRECT, ids=[c[0] for c in CORRECT])
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_correct_functions_pass(name, f, args, mode):
+    result = gradlab.check(f, *args, mode=mode)
+    assert result.ok, to_text(result)
+
+
+def test_fast_mode_uses_a_fixed_number_of_directional_evaluations():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return tf.reduce_sum(x**2)
+
+    gradlab.check(f, np.ones(50_000), mode="fast", samples=0)
+    assert len(calls) <= 8
+
+
+def test_fast_mode_reports_its_coverage():
+    result = gradlab.check(lambda x: tf.reduce_sum(x**3), np.ones(5000), mode="fast")
+    assert "64 of 5000 entries sampled" in result.inputs[0].note
+    assert "47% for p=1%" in to_text(result)
+
+
+def test_assert_gradients_close_raises_with_the_report():
+    with pytest.raises(AssertionError, match="gradients differ"):
+        gradlab.assert_gradients_close(with_gradient(lambda x, g: g * 1.01), np.ones(10))
+    assert gradlab.assert_gradients_close(lambda x: x**2, 3.0).ok
+
+
+# variables ---------------------------------------------------------------------------------------------------
+
+
+def make_variables():
+    rng = np.random.default_rng(5)
+    return tf.Variable(rng.normal(size=(4, 3))), tf.Variable(rng.normal(size=3))
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_variables_mode_checks_a_loss_and_restores_bit_for_bit(mode):
+    w, b = make_variables()
+    before = [w.numpy().tobytes(), b.numpy().tobytes()]
+    x = tf.constant(np.linspace(-1, 1, 8).reshape(2, 4))
+    result = gradlab.check(lambda: tf.reduce_mean(tf.tanh(x @ w + b) ** 2), variables=[w, b], mode=mode)
+    assert result.ok, to_text(result)
+    assert [w.numpy().tobytes(), b.numpy().tobytes()] == before
+
+
+def test_variables_restored_when_f_raises():
+    w, b = make_variables()
+    before = [w.numpy().tobytes(), b.numpy().tobytes()]
+    calls = []
+
+    def loss():
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("boom")
+        return tf.reduce_sum(w) + tf.reduce_sum(b)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        gradlab.check(loss, variables=[w, b])
+    assert [w.numpy().tobytes(), b.numpy().tobytes()] == before
+
+
+def test_arguments_are_not_modified():
+    v = tf.Variable([1.0, 2.0], dtype=tf.float64)
+    a = np.array([0.5, 1.5])
+    copy_a, copy_v = a.copy(), v.numpy().copy()
+    gradlab.check(lambda p, q: tf.reduce_sum(p * q**2), v, a)
+    assert np.array_equal(a, copy_a) and np.array_equal(v.numpy(), copy_v)
+
+
+# None gradients and non-finite values ---------------------------------------------------------------------------
+
+NONE_CASES = [
+    ("unused input", lambda a, b: a**2, "not connected"),
+    ("numpy inside f", lambda a, b: a**2 + tf.constant(np.sin(b.numpy())), "numpy"),
+]
+
+
+@pytest.mark.parametrize("name, f, cause", NONE_CASES, ids=[c[0] for c in NONE_CASES])
+def test_none_gradient_names_input_and_cause(name, f, cause):
+    result = gradlab.check(f, 1.0, 2.0)
+    assert not result.ok
+    report = result.inputs[1]
+    assert report.name == "x1" and not report.ok and cause in report.note
+
+
+def test_unconnected_zero_passes_an_unused_input():
+    assert gradlab.check(lambda a, b: a**2, 1.0, 2.0, unconnected="zero").ok
+
+
+def test_unconnected_zero_still_fails_a_hidden_dependence():
+    assert not gradlab.check(lambda a, b: a**2 + tf.constant(np.sin(b.numpy())), 1.0, 2.0, unconnected="zero").ok
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: tf.reduce_sum(tf.math.log(x)), np.array([1.0, 0.0])),
+    (lambda x: tf.reduce_sum(tf.sqrt(x)), np.array([0.0, 4.0])),
+    (lambda x: tf.reduce_sum(1.0 / x), np.array([0.0, 2.0])),
+])
+def test_non_finite_values_fail_without_crashing(f, x):
+    result = gradlab.check(f, x)
+    assert not result.ok
+    assert "not finite" in to_text(result) or not all(e.ok for e in result.worst)
+
+
+# bad input -------------------------------------------------------------------------------------------------------
+
+BAD = [
+    ("int tensor", lambda x: x * 2, (tf.constant(3),), "int32"),
+    ("int numpy array", lambda x: x * 2, (np.arange(3),), "int64"),
+    ("string", lambda x: x, ("abc",), "str"),
+    ("float16", lambda x: x * 2, (tf.constant(1.0, tf.float16),), "float16"),
+    ("None argument", lambda x: x, (None,), "None"),
+    ("returns None", lambda x: None, (1.0,), "returned None"),
+    ("returns a string", lambda x: "y", (1.0,), "returned a str"),
+    ("integer output", lambda x: tf.constant(3), (1.0,), "int32"),
+]
+
+
+@pytest.mark.parametrize("entry", ["check", "numeric_gradient", "tape_gradient", "compare"])
+@pytest.mark.parametrize("name, f, args, words", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_raises_one_clear_gradlab_error(entry, name, f, args, words):
+    with pytest.raises(gradlab.NotDifferentiableError) as info:
+        getattr(gradlab, entry)(f, *args)
+    message = str(info.value)
+    assert words in message and "\n" not in message
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"mode": "slow"}, "mode"), ({"unconnected": "maybe"}, "unconnected"), ({"method": "spline"}, "method"),
+])
+def test_bad_options_are_named(options, words):
+    with pytest.raises(gradlab.GradlabError, match=words):
+        gradlab.check(lambda x: x**2, 1.0, **options)
+
+
+def test_variables_and_arguments_together_are_refused():
+    with pytest.raises(gradlab.GradlabError, match="not both"):
+        gradlab.check(lambda x: x, 1.0, variables=[tf.Variable(1.0)])
