@@ -21,7 +21,9 @@ def number(x, digits=12):
         return "—"
     array = np.asarray(x, dtype=np.float64)
     if array.ndim:
-        return np.array2string(array, precision=6, threshold=6, edgeitems=2, separator=", ")
+        if array.size > 4:
+            return f"<{' × '.join(map(str, array.shape))} array>"
+        return np.array2string(array.reshape(-1), precision=6, separator=", ")
     value = float(array)
     if np.isnan(value):
         return "nan"
@@ -51,28 +53,25 @@ def numeric_view(result):
 
 def comparison_view(comparison):
     has_analytic = any(row.analytic is not None for row in comparison.rows)
-    table = Table(title=f"tape vs finite differences ({comparison.method})", box=box.SIMPLE_HEAD,
-                  caption="pass when " + " | ".join(comparison.tolerances) if comparison.tolerances else None)
-    table.add_column("derivative")
-    table.add_column("tape", justify="right")
-    table.add_column("numeric ± est. error", justify="right")
-    if has_analytic:
-        table.add_column("analytic", justify="right")
-    table.add_column("|tape − numeric|", justify="right")
-    table.add_column("rel. error", justify="right")
-    if has_analytic:
-        table.add_column("|tape − analytic|", justify="right")
-    table.add_column("verdict")
+    caption = "pass when " + " | ".join(comparison.tolerances) if comparison.tolerances else None
+    table = Table(title=f"tape vs finite differences ({comparison.method})", box=box.SIMPLE_HEAD, caption=caption,
+                  collapse_padding=True, pad_edge=False)
+    table.add_column("name", min_width=6, overflow="fold")
+    headings = ["tape", "numeric", "± est."] + (["analytic"] if has_analytic else []) + ["abs err", "rel err"]
+    headings += ["vs exact"] if has_analytic else []
+    for heading in headings:
+        table.add_column(heading, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     for row in comparison.rows:
-        cells = [row.name, number(row.tape), f"{number(row.numeric)} ± {error(row.numeric_error)}"]
+        cells = [row.name, number(row.tape), number(row.numeric), error(row.numeric_error)]
         if has_analytic:
             cells.append(number(row.analytic))
         cells += [error(row.abs_error), error(row.rel_error)]
         if has_analytic:
             cells.append(error(row.analytic_error))
-        cells.append(verdict(row.ok) if not row.note else Text.assemble(verdict(row.ok), f" {row.note}"))
-        table.add_row(*cells)
-    return table
+        table.add_row(*cells, verdict(row.ok))
+    notes = [Text(f"{row.name}: {row.note}", style="yellow") for row in comparison.rows if row.note]
+    return Group(table, *notes) if notes else table
 
 
 def gradcheck_view(result):
@@ -80,8 +79,8 @@ def gradcheck_view(result):
         verdict(result.ok), "  gradients ", "match" if result.ok else "differ",
         f"  ({result.mode} mode, {result.method}, verdict in {result.dtype})")
     parts = [headline, Text(f"pass when {result.tolerance.describe()}", style="dim")]
-    inputs = Table(box=box.SIMPLE_HEAD)
-    for heading in ("input", "shape", "dtype", "checked", "max |tape − numeric|", "max rel. error", "verdict"):
+    inputs = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for heading in ("input", "shape", "dtype", "checked", "max abs err", "max rel err", "verdict"):
         inputs.add_column(heading, justify="right" if heading.startswith(("checked", "max")) else "left")
     for r in result.inputs:
         inputs.add_row(r.name, str(r.shape), r.dtype, f"{r.checked}/{r.total}", error(r.max_abs_error),
@@ -91,16 +90,16 @@ def gradcheck_view(result):
     if result.projection is not None:
         p = result.projection
         parts.append(Text.assemble(
-            "projection v^T J u over every entry: tape ", number(p.tape), ", numeric ", number(p.numeric),
+            "projection v^T J u over every entry: tape ", number(p.tape, 10), ", numeric ", number(p.numeric, 10),
             f" ± {error(p.numeric_error)}, |difference| {error(p.abs_error)} (allowed {error(p.allowed)}) ",
             verdict(p.ok)))
     if result.worst:
-        worst = Table(title="worst entries", box=box.SIMPLE_HEAD)
-        for heading in ("input", "index", "tape", "numeric", "|tape − numeric|", "rel. error", "est. error", "allowed",
-                        "verdict"):
-            worst.add_column(heading, justify="left" if heading in ("input", "index", "verdict") else "right")
+        worst = Table(title="worst entries", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        for heading in ("input", "index", "tape", "numeric", "abs err", "rel err", "± est.", "allowed", "verdict"):
+            worst.add_column(heading, justify="left" if heading in ("input", "index", "verdict") else "right",
+                             no_wrap=heading != "input", min_width=5 if heading == "input" else None)
         for e in result.worst:
-            worst.add_row(e.input, str(e.index), number(e.tape, 8), number(e.numeric, 8), error(e.abs_error),
+            worst.add_row(e.input, str(e.index), number(e.tape, 6), number(e.numeric, 6), error(e.abs_error),
                           error(e.rel_error), error(e.numeric_error), error(e.allowed), verdict(e.ok))
         parts.append(worst)
     for note in result.notes:
