@@ -40,6 +40,11 @@ def error(x):
     return "inf" if np.isinf(value) else f"{value:.1e}"
 
 
+def entry_name(entry):
+    """x[3, 4] for entry (3, 4) of input x; the bare name for a scalar."""
+    return f"{entry.input}[{', '.join(map(str, entry.index))}]" if entry.index else entry.input
+
+
 def numeric_view(result):
     table = Table(title=f"finite differences ({result.method}, {result.dtype})", box=box.SIMPLE_HEAD)
     table.add_column("argument")
@@ -95,11 +100,10 @@ def gradcheck_view(result):
             verdict(p.ok)))
     if result.worst:
         worst = Table(title="worst entries", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-        for heading in ("input", "index", "tape", "numeric", "abs err", "rel err", "± est.", "allowed", "verdict"):
-            worst.add_column(heading, justify="left" if heading in ("input", "index", "verdict") else "right",
-                             no_wrap=heading != "input", min_width=5 if heading == "input" else None)
+        for heading in ("entry", "tape", "numeric", "abs err", "rel err", "± est.", "allowed", "verdict"):
+            worst.add_column(heading, justify="left" if heading in ("entry", "verdict") else "right", no_wrap=True)
         for e in result.worst:
-            worst.add_row(e.input, str(e.index), number(e.tape, 6), number(e.numeric, 6), error(e.abs_error),
+            worst.add_row(entry_name(e), number(e.tape, 6), number(e.numeric, 6), error(e.abs_error),
                           error(e.rel_error), error(e.numeric_error), error(e.allowed), verdict(e.ok))
         parts.append(worst)
     for note in result.notes:

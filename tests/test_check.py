@@ -59,7 +59,7 @@ def test_the_one_wrong_entry_is_named(mode):
     result = gradlab.check(with_gradient(one_entry_wrong), x, mode=mode)
     assert not result.ok
     assert result.worst[0].index == (WRONG_INDEX,)
-    assert f"({WRONG_INDEX},)" in to_text(result)
+    assert f"x[{WRONG_INDEX}]" in to_text(result)
 
 
 @pytest.mark.parametrize("mode", ["full", "fast"])
