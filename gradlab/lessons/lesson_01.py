@@ -1,0 +1,132 @@
+"""Partial derivatives
+
+Differentiate 3*w1**2 + 2*w1*w2 by finite differences, with tf.GradientTape and by hand.
+"""
+
+# %% [markdown]
+# ## Illustration 1: Simple differentiation
+#
+# The function below has two inputs. Its *partial derivative* with respect to `w1` says how fast
+# `f` changes when `w1` moves and `w2` stays put; the one with respect to `w2` is the other way round.
+
+# %%
+import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import tensorflow as tf
+
+import gradlab
+
+# %%
+# function 3(w1)^2+2(w1)(w2)
+def f(w1, w2):
+  return 3 * w1 ** 2 + 2 * w1 * w2
+
+# %% [markdown]
+# A *finite difference* nudges one input by a small step `eps` and divides the change in `f` by
+# `eps`. This is the *forward* difference, in ordinary Python floats:
+
+# %%
+# say w1 =5, and w2 = 3, then calculate df/d(w1)
+w1, w2 = 5, 3
+eps = 1e-6
+forward_dw1 = (f(w1 + eps, w2) - f(w1, w2)) / eps
+forward_dw1
+
+# %%
+# say w1 =5, and w2 = 3, then calculate df/d(w2)
+forward_dw2 = (f(w1, w2 + eps) - f(w1, w2)) / eps
+forward_dw2
+
+# %% [markdown]
+# Close, but not exact. By the usual rules of calculus the partial derivatives are
+# `df/dw1 = 6*w1 + 2*w2` and `df/dw2 = 2*w1`:
+
+# %%
+def df_dw1(w1, w2):
+  return 6 * w1 + 2 * w2
+
+def df_dw2(w1, w2):
+  return 2 * w1
+
+analytic = [df_dw1(w1, w2), df_dw2(w1, w2)]
+analytic
+
+# %% [markdown]
+# ## Why the forward difference is off
+#
+# Taylor's theorem gives `f(w1 + eps) = f(w1) + f'(w1)*eps + f''(w1)/2*eps**2 + ...`, so the
+# forward difference equals `f'(w1) + f''(w1)/2*eps + ...`: a *truncation error* that grows with
+# `eps`. On top of that, each value of `f` is rounded to the nearest float64, and dividing by a
+# small `eps` magnifies that *round-off error*.
+
+# %%
+import sys
+
+second_derivative = 6  # d2f/dw1**2 of 3*w1**2 + 2*w1*w2
+error_dw1 = forward_dw1 - analytic[0]
+truncation = second_derivative / 2 * eps
+roundoff = error_dw1 - truncation
+bound = sys.float_info.epsilon * abs(f(w1, w2)) / eps
+print(f"df/dw1: the forward difference is off by {error_dw1:.2e}:")
+print(f"  truncation f''/2 * eps = {truncation:.1e}, which is "
+      f"{second_derivative / 2:g}*eps,")
+print(f"  plus round-off {roundoff:.0e}, within the {bound:.0e} that")
+print(f"  rounding f = {f(w1, w2)} to float64 can cost")
+print(f"  with a step of {eps:g}.")
+error_dw2 = forward_dw2 - analytic[1]
+print("df/dw2: f is linear in w2, so there is no truncation error;")
+print(f"  the {error_dw2:.0e} left over is round-off alone.")
+
+# %% [markdown]
+# A *central* difference steps to both sides. The `eps**2` terms of the two Taylor series cancel,
+# so its truncation error shrinks like `eps**2`; for a quadratic like `f` it vanishes, and only
+# round-off is left:
+
+# %%
+central_dw1 = (f(w1 + eps, w2) - f(w1 - eps, w2)) / (2 * eps)
+central_dw2 = (f(w1, w2 + eps) - f(w1, w2 - eps)) / (2 * eps)
+errors = [central_dw1 - analytic[0], central_dw2 - analytic[1]]
+print(f"central df/dw1 = {central_dw1!r}, off by {errors[0]:.0e}")
+print(f"central df/dw2 = {central_dw2!r}, off by {errors[1]:.0e}")
+
+# %% [markdown]
+# ## The same with `tf.GradientTape`
+#
+# Inside a `with tf.GradientTape()` block, TensorFlow records every operation on the variables.
+# `tape.gradient` then walks that record backwards, applying the chain rule to each step
+# (reverse-mode automatic differentiation). There is no step size: the result is exact up to the
+# rounding of float32, the type of `tf.Variable(5.)`.
+
+# %%
+# the above is achieved by using tensorflow GradientTape()
+w1, w2 = tf.Variable(5.), tf.Variable(3.)
+with tf.GradientTape() as tape:
+  z = f(w1, w2)
+gradients = tape.gradient(z, [w1, w2])
+gradients
+
+# %% [markdown]
+# `gradlab.compare` puts the tape's values next to a numeric estimate (central differences refined
+# by Richardson extrapolation, with an estimate of their error) and the exact values. The point is
+# given as Python floats, so the numeric side is computed in float64; the verdict uses float32
+# tolerances because the tape's values are float32.
+
+# %%
+gradlab.compare(f, 5.0, 3.0, tape=gradients, analytic=analytic,
+                names=["df/dw1", "df/dw2"])
+
+# %% [markdown]
+# The tape does not need a Python function: it records whatever runs inside the `with` block, here
+# the expression written out in full.
+
+# %%
+# the above is achieved by using tensorflow GradientTape()
+w1, w2 = tf.Variable(5.), tf.Variable(3.)
+with tf.GradientTape() as tape:
+  z = 3*(w1**2) + 2*(w1*w2)
+gradients_inline = tape.gradient(z, [w1, w2])
+gradients_inline
+
+# %%
+gradlab.compare(lambda w1, w2: 3*(w1**2) + 2*(w1*w2), 5.0, 3.0,
+                tape=gradients_inline, analytic=analytic,
+                names=["df/dw1 (inline)", "df/dw2 (inline)"])
