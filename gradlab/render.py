@@ -118,3 +118,40 @@ def to_text(renderable, width=100):
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, force_jupyter=False)
     console.print(renderable)
     return console.file.getvalue()
+
+
+MARKERS = {"forward": "f", "central": "c", "richardson": "R"}
+
+
+def step_study_view(study, width=60, height=14):
+    """A log-log chart of error against step drawn in text (one letter per method), with the best steps."""
+    steps = np.log10(study.steps)
+    series = {m: np.log10(np.where(e > 0, e, np.nan)) for m, e in study.errors.items()}
+    finite = np.concatenate([s[np.isfinite(s)] for s in series.values()] or [np.zeros(1)])
+    top, bottom = float(np.ceil(finite.max())), float(np.floor(finite.min()))
+    top = max(top, bottom + 1)
+    grid = [[" "] * width for _ in range(height)]
+    left, right = steps.max(), steps.min()  # large steps on the left, as the V is usually drawn
+    for method, values in series.items():
+        for s, v in zip(steps, values):
+            if not np.isfinite(v):
+                continue
+            col = int(round((left - s) / (left - right or 1) * (width - 1)))
+            row = int(round((top - v) / (top - bottom) * (height - 1)))
+            grid[row][col] = MARKERS[method] if grid[row][col] in (" ", MARKERS[method]) else "*"
+    lines = []
+    for r, row in enumerate(grid):
+        label = top - r * (top - bottom) / (height - 1)
+        lines.append(f"{f'1e{label:+.0f}':>6} │{''.join(row)}" if r % 3 == 0 else f"       │{''.join(row)}")
+    lines.append("       └" + "─" * width)
+    lines.append(f"        step 1e{left:+.0f}{' ' * (width - 16)}1e{right:+.0f}")
+    title = Text(f"error of d/d{study.name} at {study.point:g} against the step ({study.dtype}; reference: "
+                 f"{study.reference_kind} {number(study.reference)})", style="bold")
+    legend = Text("  ".join(f"{marker} = {method}" for method, marker in MARKERS.items()) + "  * = overlap",
+                  style="dim")
+    best = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for heading in ("method", "best step", "its error"):
+        best.add_column(heading, justify="left" if heading == "method" else "right")
+    for method, (step, err) in study.best.items():
+        best.add_row(method, f"{step:.0e}", f"{err:.1e}")
+    return Group(title, Text("\n".join(lines)), legend, best)
