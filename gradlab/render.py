@@ -123,35 +123,62 @@ def to_text(renderable, width=100):
 MARKERS = {"forward": "f", "central": "c", "richardson": "R"}
 
 
-def step_study_view(study, width=60, height=14):
-    """A log-log chart of error against step drawn in text (one letter per method), with the best steps."""
-    steps = np.log10(study.steps)
-    series = {m: np.log10(np.where(e > 0, e, np.nan)) for m, e in study.errors.items()}
-    finite = np.concatenate([s[np.isfinite(s)] for s in series.values()] or [np.zeros(1)])
-    top, bottom = float(np.ceil(finite.max())), float(np.floor(finite.min()))
-    top = max(top, bottom + 1)
+def line_chart(series, logx=False, logy=False, width=60, height=14, reverse_x=False, markers=None):
+    """A text chart of several series {label: (xs, ys)}: one letter per series, * where two overlap.
+
+    Non-finite points (and non-positive ones on a log axis) are left out. Returns a rich Text with the
+    legend underneath.
+    """
+    markers = markers or {label: str(label)[0] for label in series}
+
+    def scaled(values, log):
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(values > 0, np.log10(values), np.nan) if log else values
+
+    points = {label: (scaled(xs, logx), scaled(ys, logy)) for label, (xs, ys) in series.items()}
+    xs_all = np.concatenate([x[np.isfinite(x) & np.isfinite(y)] for x, y in points.values()] or [np.zeros(1)])
+    ys_all = np.concatenate([y[np.isfinite(x) & np.isfinite(y)] for x, y in points.values()] or [np.zeros(1)])
+    if not xs_all.size:
+        return Text("(nothing finite to draw)")
+    x0, x1 = float(xs_all.min()), float(xs_all.max())
+    if reverse_x:
+        x0, x1 = x1, x0
+    y_low, y_high = float(ys_all.min()), float(ys_all.max())
+    if logy:
+        y_low, y_high = np.floor(y_low), np.ceil(y_high)
+    y_high = y_high if y_high > y_low else y_low + 1
     grid = [[" "] * width for _ in range(height)]
-    left, right = steps.max(), steps.min()  # large steps on the left, as the V is usually drawn
-    for method, values in series.items():
-        for s, v in zip(steps, values):
-            if not np.isfinite(v):
-                continue
-            col = int(round((left - s) / (left - right or 1) * (width - 1)))
-            row = int(round((top - v) / (top - bottom) * (height - 1)))
-            grid[row][col] = MARKERS[method] if grid[row][col] in (" ", MARKERS[method]) else "*"
+    for label, (xs, ys) in points.items():
+        for x, y in zip(xs, ys):
+            if np.isfinite(x) and np.isfinite(y):
+                col = int(round((x - x0) / ((x1 - x0) or 1) * (width - 1)))
+                row = int(round((y_high - y) / (y_high - y_low) * (height - 1)))
+                grid[row][col] = markers[label] if grid[row][col] in (" ", markers[label]) else "*"
+
+    def tick(value, log):
+        return f"1e{value:+.0f}" if log else f"{value:.3g}"
+
     lines = []
     for r, row in enumerate(grid):
-        label = top - r * (top - bottom) / (height - 1)
-        lines.append(f"{f'1e{label:+.0f}':>6} │{''.join(row)}" if r % 3 == 0 else f"       │{''.join(row)}")
-    lines.append("       └" + "─" * width)
-    lines.append(f"        step 1e{left:+.0f}{' ' * (width - 16)}1e{right:+.0f}")
+        label = y_high - r * (y_high - y_low) / (height - 1)
+        lines.append(f"{tick(label, logy) if r % 3 == 0 else '':>8} │{''.join(row)}")
+    lines.append(" " * 9 + "└" + "─" * width)
+    left, right = tick(x0, logx), tick(x1, logx)
+    lines.append(" " * 10 + left + " " * max(1, width - len(left) - len(right)) + right)
+    legend = "  ".join(f"{marker} = {label}" for label, marker in markers.items()) + "  * = overlap"
+    return Text("\n".join(lines) + "\n" + legend)
+
+
+def step_study_view(study):
+    """The step-size study: a log-log chart of error against step, then each method's best step."""
+    series = {method: (study.steps, errors) for method, errors in study.errors.items()}
+    chart = line_chart(series, logx=True, logy=True, reverse_x=True, markers=MARKERS)
     title = Text(f"error of d/d{study.name} at {study.point:g} against the step ({study.dtype}; reference: "
                  f"{study.reference_kind} {number(study.reference)})", style="bold")
-    legend = Text("  ".join(f"{marker} = {method}" for method, marker in MARKERS.items()) + "  * = overlap",
-                  style="dim")
     best = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for heading in ("method", "best step", "its error"):
         best.add_column(heading, justify="left" if heading == "method" else "right")
     for method, (step, err) in study.best.items():
         best.add_row(method, f"{step:.0e}", f"{err:.1e}")
-    return Group(title, Text("\n".join(lines)), legend, best)
+    return Group(title, chart, best)
