@@ -87,18 +87,29 @@ def make_point(args, names=None, dtype="float64"):
     return Point(values, list(names) if names else default_names(len(args)), [], promoted)
 
 
+def as_tf_variable(position, v):
+    """The tf.Variable behind `v`: itself, or the one a Keras 3 variable wraps (`v.value`)."""
+    if isinstance(v, tf.Variable):
+        return v
+    wrapped = getattr(v, "value", None) if hasattr(v, "assign") else None
+    if isinstance(wrapped, tf.Variable):
+        return wrapped
+    _reject(position, f"a {type(v).__name__} in variables",
+            "pass tf.Variable or Keras variables (e.g. model.trainable_variables)")
+
+
 def variables_point(variables, names=None):
-    """The point for variables mode: the current value of each tf.Variable."""
-    if not variables:
-        raise NotDifferentiableError("variables is empty; pass the tf.Variables to check, e.g. model.trainable_variables")
-    for i, v in enumerate(variables):
-        if not isinstance(v, tf.Variable):
-            _reject(i + 1, f"a {type(v).__name__} in variables", "pass tf.Variable objects (e.g. model.trainable_variables)")
+    """The point for variables mode: the current value of each tf.Variable (Keras variables are unwrapped)."""
+    if variables is None or not len(variables):
+        raise NotDifferentiableError("variables is empty; pass the variables to check, e.g. model.trainable_variables")
+    given = list(variables)
+    unwrapped = [as_tf_variable(i + 1, v) for i, v in enumerate(given)]
+    for i, v in enumerate(unwrapped):
         _check_dtype(i + 1, v.dtype.name)
-    values = [tf.identity(v.read_value()) for v in variables]
+    values = [tf.identity(v.read_value()) for v in unwrapped]
     if names is None:
-        names = [v.name.split(":")[0] for v in variables]
-    return Point(values, list(names), list(variables), False)
+        names = [getattr(v, "path", None) or v.name.split(":")[0] for v in given]
+    return Point(values, list(names), unwrapped, False)
 
 
 def as_output(y):

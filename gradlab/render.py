@@ -95,7 +95,7 @@ def gradcheck_view(result):
     if result.projection is not None:
         p = result.projection
         parts.append(Text.assemble(
-            "projection v^T J u over every entry: tape ", number(p.tape, 10), ", numeric ", number(p.numeric, 10),
+            f"{p.input}: tape ", number(p.tape, 10), ", numeric ", number(p.numeric, 10),
             f" ± {error(p.numeric_error)}, |difference| {error(p.abs_error)} (allowed {error(p.allowed)}) ",
             verdict(p.ok)))
     if result.worst:

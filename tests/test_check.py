@@ -219,3 +219,42 @@ def test_bad_options_are_named(options, words):
 def test_variables_and_arguments_together_are_refused():
     with pytest.raises(gradlab.GradlabError, match="not both"):
         gradlab.check(lambda x: x, 1.0, variables=[tf.Variable(1.0)])
+
+
+# Keras models ----------------------------------------------------------------------------------------------------
+
+
+def keras_loss():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh", dtype="float64"),
+                              keras.layers.Dense(1, dtype="float64")])
+    x = tf.constant(np.random.default_rng(2).normal(size=(16, 4)))
+    y = tf.constant(np.random.default_rng(3).normal(size=(16, 1)))
+    return model, lambda: tf.reduce_mean((model(x) - y) ** 2)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_keras_model_variables_are_checked_and_restored(mode):
+    model, loss = keras_loss()
+    before = [v.numpy().tobytes() for v in model.trainable_variables]
+    result = gradlab.check(loss, variables=model.trainable_variables, mode=mode)
+    assert result.ok, to_text(result)
+    assert [r.name for r in result.inputs][0].endswith("kernel")
+    assert [v.numpy().tobytes() for v in model.trainable_variables] == before
+
+
+def test_fast_mode_on_variables_checks_samples_together_and_catches_a_scaled_gradient():
+    model, loss = keras_loss()
+    kernel = model.trainable_variables[0].value
+
+    @tf.custom_gradient
+    def scaled(k):
+        return tf.identity(k), lambda dy: dy * 1.01
+
+    good = gradlab.check(loss, variables=model.trainable_variables, mode="fast", samples=8)
+    assert good.ok and "sampled ones weighted up" in good.projection.input
+    bad = gradlab.check(lambda: tf.reduce_sum(scaled(kernel) ** 2), variables=[kernel], mode="fast", samples=8)
+    assert not bad.ok
+    assert not bad.worst[0].ok and bad.worst[0].input == bad.inputs[0].name  # named one by one after the failure

@@ -1,0 +1,552 @@
+"""Benchmark of gradlab.check against tf.test.compute_gradient, numdifftools and a plain tape gradient: time, accuracy, memory.
+
+Run: python benchmarks/bench_check.py [--quick] [--repeat K] [--json FILE]
+
+All tools run in one process, on the same functions, in float64. Before anything is timed TensorFlow is
+warmed up once (an unrelated tf.function and an eager op), so the process's one-time start-up is not charged
+to whichever tool runs first. "first call" builds a fresh Python function (and, for the MLP, a fresh model
+with the same weights) for each tool, so no tf.function or Keras cache from another tool is reused.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+from gradlab._tf import tf  # first TensorFlow import: quiet start-up
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+import gradlab
+from gradlab.errors import GradlabError
+
+DTYPE = np.float64
+SCALAR_SIZES = (100, 1000, 10_000)
+QUICK_SCALAR_SIZES = (100, 1000)
+NUMDIFFTOOLS_SIZES = (100, 1000)
+ELEMENTWISE_SIZE = 1000
+MLP_LAYERS = (256, 1024, 768, 10)
+MLP_BATCH = 64
+MEMORY_SIZES = (1000, 10_000)
+#: compute_gradient is run once (first call only) at and above this size: ~10 s per call.
+SINGLE_CALL_FROM = 10_000
+
+TARGETS = {
+    "full_speed_1000": 5.0,
+    "full_speed_10000": 10.0,
+    "error_ratio": 1000.0,
+    "fast_vs_tape": 3.0,
+    "rel_error": 1e-10,
+}
+
+
+# measuring ------------------------------------------------------------------------------------------------------
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def median_time(fn, k):
+    times = []
+    out = None
+    for _ in range(k):
+        seconds, out = timed(fn)
+        times.append(seconds)
+    return (statistics.median(times) if times else None), times, out
+
+
+def _status_kb(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def _release_free_memory():
+    """Return freed heap memory to the OS (glibc malloc_trim), so a call's peak is not hidden by reuse."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reset_peak():
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed."""
+    _release_free_memory()
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_increase(fn):
+    """(result, bytes by which peak RSS rose above the RSS at the start of fn, how it was measured)."""
+    if os.path.exists("/proc/self/status") and _reset_peak():
+        before = _status_kb("VmRSS")
+        out = fn()
+        return out, (_status_kb("VmHWM") - before) * 1024, "VmHWM reset via /proc/self/clear_refs"
+    import resource
+
+    _release_free_memory()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = fn()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 if sys.platform == "darwin" else 1024
+    return out, (after - before) * scale, "ru_maxrss delta (only rises above the earlier peak count)"
+
+
+def warm_up():
+    """One unrelated tf.function and eager op, so TensorFlow's one-time start-up is charged to no tool."""
+
+    @tf.function
+    def unrelated(a):
+        return tf.reduce_sum(tf.tanh(a @ tf.transpose(a)))
+
+    a = tf.constant(np.linspace(0.0, 1.0, 64 * 32).reshape(64, 32))
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        value = unrelated(a)
+    tape.gradient(value, a).numpy()
+    (tf.exp(a) * 2.0).numpy()
+
+
+# functions under test ---------------------------------------------------------------------------------------------
+
+
+def make_scalar_tf():
+    def f(x):
+        return tf.reduce_sum(tf.sin(x) * x**2)
+
+    return f
+
+
+def scalar_np(x):
+    return np.sum(np.sin(x) * x**2)
+
+
+def scalar_grad(x):
+    return np.cos(x) * x**2 + 2.0 * x * np.sin(x)
+
+
+def make_elementwise_tf():
+    def f(x):
+        return tf.sin(x) * x
+
+    return f
+
+
+def elementwise_jacobian(x):
+    return np.diag(np.cos(x) * x + np.sin(x))
+
+
+def point(n, seed):
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, n).astype(DTYPE)
+
+
+# tools ------------------------------------------------------------------------------------------------------------
+
+
+def run_gradlab(make_f, x):
+    result = gradlab.check(make_f(), x)
+    return {"numeric": np.asarray(result.numeric[0]), "tape": np.asarray(result.tape[0]), "ok": bool(result.ok),
+            "evaluation": result.evaluation, "max_rel_error": float(result.max_rel_error)}
+
+
+def run_compute_gradient(make_f, x):
+    theoretical, numerical = tf.test.compute_gradient(make_f(), [tf.constant(x)])
+    return {"numeric": np.asarray(numerical[0]), "tape": np.asarray(theoretical[0])}
+
+
+def run_numdifftools(x):
+    import numdifftools
+
+    return {"numeric": np.asarray(numdifftools.Gradient(scalar_np)(x)), "tape": None}
+
+
+def errors_against(out, analytic):
+    numeric = np.reshape(out["numeric"], analytic.shape)
+    diff = np.abs(numeric - analytic)
+    nonzero = analytic != 0
+    result = {
+        "err_numeric": float(diff.max()),
+        "rel_err_normwise": float(diff.max() / np.abs(analytic).max()),
+        "rel_err_elementwise": float((diff[nonzero] / np.abs(analytic[nonzero])).max()),
+        "err_tape": None,
+    }
+    if out.get("tape") is not None:
+        result["err_tape"] = float(np.abs(np.reshape(out["tape"], analytic.shape) - analytic).max())
+    return result
+
+
+def bench_tool(case, n, tool, first, again, analytic, repeat, memory=None):
+    """Time a first call and `repeat` more of one tool; errors are taken from the first call's output."""
+    if memory is not None:
+        (seconds, out), grew, how = peak_rss_increase(lambda: timed(first))
+        memory.append({"case": case, "n": n, "tool": tool, "peak_rss_increase_bytes": grew, "how": how})
+    else:
+        seconds, out = timed(first)
+    repeat_s, repeat_times, _ = median_time(again, repeat)
+    row = {"case": case, "n": n, "tool": tool, "first_s": seconds, "repeat_s": repeat_s,
+           "repeat_times_s": repeat_times, "repeat_k": repeat}
+    row.update(errors_against(out, analytic))
+    for key in ("ok", "evaluation", "max_rel_error"):
+        if key in out:
+            row[key] = out[key]
+    return row
+
+
+def scalar_case(n, repeat, memory):
+    x = point(n, seed=n)
+    analytic = scalar_grad(x)
+    case = f"1 scalar n={n}"
+    rows = []
+    track = memory if n in MEMORY_SIZES else None
+    rows.append(bench_tool(case, n, "gradlab", lambda: run_gradlab(make_scalar_tf, x),
+                           lambda: run_gradlab(make_scalar_tf, x), analytic, repeat, track))
+    cg_repeat = 0 if n >= SINGLE_CALL_FROM else repeat
+    rows.append(bench_tool(case, n, "compute_gradient", lambda: run_compute_gradient(make_scalar_tf, x),
+                           lambda: run_compute_gradient(make_scalar_tf, x), analytic, cg_repeat, track))
+    if n in NUMDIFFTOOLS_SIZES:
+        rows.append(bench_tool(case, n, "numdifftools", lambda: run_numdifftools(x),
+                               lambda: run_numdifftools(x), analytic, repeat))
+    return rows
+
+
+def elementwise_case(n, repeat):
+    x = point(n, seed=7)
+    analytic = elementwise_jacobian(x)
+    case = f"2 Jacobian {n}→{n}"
+    return [
+        bench_tool(case, n, "gradlab", lambda: run_gradlab(make_elementwise_tf, x),
+                   lambda: run_gradlab(make_elementwise_tf, x), analytic, repeat),
+        bench_tool(case, n, "compute_gradient", lambda: run_compute_gradient(make_elementwise_tf, x),
+                   lambda: run_compute_gradient(make_elementwise_tf, x), analytic, repeat),
+    ]
+
+
+# the Keras MLP ----------------------------------------------------------------------------------------------------
+
+
+def build_mlp(weights=None):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((MLP_LAYERS[0],), dtype="float64")]
+    for width in MLP_LAYERS[1:-1]:
+        layers.append(keras.layers.Dense(width, activation="tanh", dtype="float64"))
+    layers.append(keras.layers.Dense(MLP_LAYERS[-1], dtype="float64"))
+    model = keras.Sequential(layers)
+    if weights is not None:
+        model.set_weights(weights)
+    return model
+
+
+def mlp_loss(model, inputs, targets):
+    return lambda: tf.reduce_mean((model(inputs) - targets) ** 2)
+
+
+def tape_gradient_once(model, loss):
+    with tf.GradientTape() as tape:
+        value = loss()
+    return [g.numpy() for g in tape.gradient(value, model.trainable_variables)]
+
+
+def fast_check(loss, model, samples, notes):
+    """gradlab.check(loss, variables=model.trainable_variables, mode="fast"); if gradlab rejects the Keras 3
+    variables, the tf.Variables they wrap (v.value) are checked instead and a note says so."""
+    variables = list(model.trainable_variables)
+    try:
+        return gradlab.check(loss, variables=variables, mode="fast", samples=samples)
+    except GradlabError as exc:
+        unwrapped = [getattr(v, "value", None) for v in variables]
+        if all(isinstance(v, tf.Variable) for v in variables) or not all(isinstance(v, tf.Variable) for v in unwrapped):
+            raise
+        note = (f"gradlab.check rejected model.trainable_variables (Keras 3 keras.Variable objects): "
+                f"{type(exc).__name__}: {exc} -- timed with the tf.Variables they wrap ([v.value for v in ...]).")
+        if note not in notes:
+            notes.append(note)
+        return gradlab.check(loss, variables=unwrapped, mode="fast", samples=samples)
+
+
+def fast_row(result, row, tape_first, tape_warm):
+    p = result.projection
+    row.update(ok=bool(result.ok), evaluation=result.evaluation, projection_tape=float(p.tape),
+               projection_numeric=float(p.numeric), projection_abs_error=float(abs(p.tape - p.numeric)),
+               projection_rel_error=float(abs(p.tape - p.numeric) / abs(p.numeric)),
+               projection_estimated_error=float(p.numeric_error),
+               sampled_max_rel_error=float(max((r.max_rel_error for r in result.inputs), default=0.0)))
+    if row.get("first_s") is not None:
+        row["first_over_tape"] = row["first_s"] / tape_first
+    row["repeat_over_tape"] = row["repeat_s"] / tape_warm
+    return row
+
+
+def mlp_case(repeat, notes):
+    rng = np.random.default_rng(3)
+    inputs = tf.constant(rng.standard_normal((MLP_BATCH, MLP_LAYERS[0])))
+    targets = tf.constant(rng.standard_normal((MLP_BATCH, MLP_LAYERS[-1])))
+    weights = build_mlp().get_weights()
+    info = {"params": int(sum(w.size for w in weights)), "layers": list(MLP_LAYERS), "batch": MLP_BATCH,
+            "loss": "MSE", "rows": []}
+
+    tape_model = build_mlp(weights)
+    tape_loss = mlp_loss(tape_model, inputs, targets)
+    tape_first, _ = timed(lambda: tape_gradient_once(tape_model, tape_loss))
+    tape_k = max(repeat, 3)
+    tape_warm, tape_times, _ = median_time(lambda: tape_gradient_once(tape_model, tape_loss), tape_k)
+    info["rows"].append({"tool": "tape gradient", "samples": None, "first_s": tape_first, "repeat_s": tape_warm,
+                         "repeat_times_s": tape_times, "repeat_k": tape_k})
+
+    check_model = build_mlp(weights)
+    check_loss = mlp_loss(check_model, inputs, targets)
+
+    def check(samples):
+        return fast_check(check_loss, check_model, samples, notes)
+
+    first_s, _ = timed(lambda: check(64))
+    repeat_s, times, result = median_time(lambda: check(64), repeat)
+    info["rows"].append(fast_row(result, {"tool": "gradlab fast", "samples": 64, "first_s": first_s,
+                                          "repeat_s": repeat_s, "repeat_times_s": times, "repeat_k": repeat},
+                                 tape_first, tape_warm))
+    try:
+        repeat_s, times, result = median_time(lambda: check(0), repeat)
+        samples = 0
+    except Exception as exc:  # noqa: BLE001 - a crash is a result to report
+        error = f"{type(exc).__name__}: {exc}"
+        info["rows"].append({"tool": "gradlab fast", "samples": 0, "error": error})
+        notes.append(f"samples=0 crashed ({error}); samples=1 timed instead as the nearest option")
+        repeat_s, times, result = median_time(lambda: check(1), repeat)
+        samples = 1
+    info["rows"].append(fast_row(result, {"tool": "gradlab fast", "samples": samples, "first_s": None,
+                                          "repeat_s": repeat_s, "repeat_times_s": times, "repeat_k": repeat},
+                                 tape_first, tape_warm))
+    return info
+
+
+# report -----------------------------------------------------------------------------------------------------------
+
+
+def fmt_s(seconds):
+    if seconds is None:
+        return "—"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def fmt_e(value):
+    return "—" if value is None else f"{value:.1e}"
+
+
+def fmt_x(value):
+    return "—" if value is None else f"{value:.1f}×" if value < 100 else f"{value:.3g}×"
+
+
+def add_ratios(rows):
+    by_case = {}
+    for row in rows:
+        by_case.setdefault(row["case"], {})[row["tool"]] = row
+    for tools in by_case.values():
+        cg = tools.get("compute_gradient")
+        for row in tools.values():
+            row["cg_over_tool_first"] = cg["first_s"] / row["first_s"] if cg else None
+            both = cg and cg["repeat_s"] is not None and row["repeat_s"] is not None
+            row["cg_over_tool_repeat"] = cg["repeat_s"] / row["repeat_s"] if both else None
+            row["cg_err_over_tool_err"] = cg["err_numeric"] / row["err_numeric"] if cg and row["err_numeric"] else None
+
+
+def accuracy_table(rows):
+    table = Table(title="Cases 1–2: time and max |error| against the analytic gradient (float64)", title_justify="left")
+    for name, justify in (("case", "left"), ("tool", "left"), ("first call", "right"), ("repeated (median)", "right"),
+                          ("numeric err", "right"), ("tape err", "right"), ("cg/tool time 1st", "right"),
+                          ("cg/tool time rep", "right"), ("cg/tool err", "right")):
+        table.add_column(name, justify=justify)
+    previous = None
+    for row in rows:
+        repeated = fmt_s(row["repeat_s"]) + (f" (k={row['repeat_k']})" if row["repeat_s"] is not None else " (not run)")
+        table.add_row(row["case"] if row["case"] != previous else "", row["tool"], fmt_s(row["first_s"]), repeated,
+                      fmt_e(row["err_numeric"]), fmt_e(row["err_tape"]), fmt_x(row["cg_over_tool_first"]),
+                      fmt_x(row["cg_over_tool_repeat"]), fmt_x(row["cg_err_over_tool_err"]),
+                      end_section=False)
+        previous = row["case"]
+    return table
+
+
+def mlp_table(info):
+    title = (f"Case 3: Keras MLP {'→'.join(map(str, info['layers']))} (tanh), {info['params']:,} float64 parameters, "
+             f"batch {info['batch']}, MSE loss")
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("tool", "left"), ("first call", "right"), ("repeated (median)", "right"),
+                          ("÷ tape 1st", "right"), ("÷ tape warm", "right"), ("projection rel err", "right"),
+                          ("sampled max rel err", "right"), ("ok", "left")):
+        table.add_column(name, justify=justify)
+    for row in info["rows"]:
+        tool = row["tool"] + ("" if row["samples"] is None else f", samples={row['samples']}")
+        if "error" in row:
+            table.add_row(tool, "crashed", row["error"][:60], "", "", "", "", "")
+            continue
+        repeated = fmt_s(row["repeat_s"]) + f" (k={row['repeat_k']})"
+        table.add_row(tool, fmt_s(row.get("first_s")), repeated, fmt_x(row.get("first_over_tape")),
+                      fmt_x(row.get("repeat_over_tape")), fmt_e(row.get("projection_rel_error")),
+                      fmt_e(row.get("sampled_max_rel_error")), "" if "ok" not in row else str(row["ok"]))
+    return table
+
+
+def memory_table(memory):
+    table = Table(title="Case 4: peak RSS increase during the first call (above RSS at its start)", title_justify="left")
+    for name in ("n", "tool", "peak RSS increase", "one dense n×n float64", "4 n² float64 (all rows at once)"):
+        table.add_column(name, justify="left" if name == "tool" else "right")
+    for m in memory:
+        n = m["n"]
+        table.add_row(str(n), m["tool"], f"{m['peak_rss_increase_bytes'] / 2**20:.1f} MiB", f"{n * n * 8 / 2**20:.1f} MiB",
+                      f"{4 * n * n * 8 / 2**20:.1f} MiB")
+    return table
+
+
+def evaluate_targets(rows, info):
+    targets = []
+
+    def add(name, measured, target, passed, shown):
+        targets.append({"target": name, "measured": measured, "goal": target,
+                        "pass": None if measured is None else bool(passed), "shown": shown})
+
+    for n, key in ((1000, "full_speed_1000"), (10_000, "full_speed_10000")):
+        row = next((r for r in rows if r["n"] == n and r["tool"] == "gradlab" and r["case"].startswith("1")), None)
+        ratio = row and row["cg_over_tool_first"]
+        add(f"full mode ≥ {TARGETS[key]:g}× faster than compute_gradient, n={n}, first call", ratio,
+            f"≥ {TARGETS[key]:g}×", ratio is not None and ratio >= TARGETS[key], fmt_x(ratio))
+    for row in rows:
+        if row["tool"] != "gradlab":
+            continue
+        ratio = row["cg_err_over_tool_err"]
+        add(f"≥ {TARGETS['error_ratio']:g}× smaller max error than compute_gradient: {row['case']}", ratio,
+            f"≥ {TARGETS['error_ratio']:g}×", ratio is not None and ratio >= TARGETS["error_ratio"], fmt_x(ratio))
+    fast = next((r for r in info["rows"] if r["tool"] == "gradlab fast" and r["samples"] == 64 and "error" not in r), None)
+    ratio = fast and fast.get("repeat_over_tape")
+    add(f"fast mode (samples=64) within {TARGETS['fast_vs_tape']:g}× one tape gradient, {info['params']:,} params, warm",
+        ratio, f"≤ {TARGETS['fast_vs_tape']:g}×", ratio is not None and ratio <= TARGETS["fast_vs_tape"], fmt_x(ratio))
+    projection_only = next((r for r in info["rows"] if r["tool"] == "gradlab fast" and r["samples"] in (0, 1)
+                            and "error" not in r), None)
+    if projection_only is not None:
+        ratio = projection_only.get("repeat_over_tape")
+        add(f"fast mode (samples={projection_only['samples']}) within {TARGETS['fast_vs_tape']:g}× one tape gradient, warm",
+            ratio, f"≤ {TARGETS['fast_vs_tape']:g}×", ratio is not None and ratio <= TARGETS["fast_vs_tape"], fmt_x(ratio))
+    for row in rows:
+        if row["tool"] != "gradlab":
+            continue
+        value = row["rel_err_normwise"]
+        add(f"rel error ≤ {TARGETS['rel_error']:.0e} (max|numeric−analytic| / max|analytic|): {row['case']}",
+            value, f"≤ {TARGETS['rel_error']:.0e}", value <= TARGETS["rel_error"],
+            f"{value:.1e} (entrywise max {row['rel_err_elementwise']:.1e})")
+    if fast is not None:
+        value = fast["projection_rel_error"]
+        add(f"rel error ≤ {TARGETS['rel_error']:.0e}: MLP projection |p.tape−p.numeric|/|p.numeric|", value,
+            f"≤ {TARGETS['rel_error']:.0e}", value <= TARGETS["rel_error"], f"{value:.1e}")
+    return targets
+
+
+def targets_table(targets):
+    table = Table(title="Targets", title_justify="left")
+    for name, justify in (("target", "left"), ("measured", "right"), ("goal", "right"), ("verdict", "left")):
+        table.add_column(name, justify=justify)
+    for t in targets:
+        verdict = "[green]PASS[/]" if t["pass"] else "[red]MISS[/]" if t["pass"] is False else "[yellow]not run[/]"
+        table.add_row(t["target"], t["shown"], t["goal"], verdict)
+    return table
+
+
+def load_average():
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "n/a"
+
+
+def environment():
+    import keras
+    import numdifftools
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "numdifftools": numdifftools.__version__, "gradlab": gradlab.__version__,
+            "cpus": os.cpu_count(), "machine": platform.machine(), "platform": platform.platform()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small n only: skip n=10000 (cases 1 and 4)")
+    parser.add_argument("--repeat", type=int, default=3, help="repeated calls per timing (median reported; default 3)")
+    parser.add_argument("--json", metavar="FILE", help="write the raw numbers to FILE")
+    options = parser.parse_args(argv)
+    repeat = max(1, options.repeat)
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    started = time.perf_counter()
+    load_start = load_average()
+
+    env = environment()
+    console.print(f"gradlab {env['gradlab']} · TensorFlow {env['tensorflow']} · Keras {env['keras']} · numpy "
+                  f"{env['numpy']} · numdifftools {env['numdifftools']} · Python {env['python']} · {env['cpus']} CPUs")
+    warm_seconds, _ = timed(warm_up)
+    console.print(f"TensorFlow warmed up once before any timing (an unrelated tf.function and eager op, "
+                  f"{fmt_s(warm_seconds)}), so process start-up is charged to no tool. float64 throughout; "
+                  f"repeated = median of k calls; errors from the first call's output.")
+
+    notes, memory, rows = [], [], []
+    for n in QUICK_SCALAR_SIZES if options.quick else SCALAR_SIZES:
+        rows += scalar_case(n, repeat, memory)
+    rows += elementwise_case(ELEMENTWISE_SIZE, repeat)
+    add_ratios(rows)
+    info = mlp_case(repeat, notes)
+    targets = evaluate_targets(rows, info)
+
+    console.print(accuracy_table(rows))
+    console.print("case 1: f(x) = Σ sin(x)·x², x ~ U(−1, 1), analytic gradient cos(x)·x² + 2x·sin(x); case 2: f(x) = "
+                  "sin(x)·x elementwise, analytic Jacobian diag(cos(x)·x + sin(x)). cg = tf.test.compute_gradient. numdifftools.Gradient "
+                  f"(on a numpy version of f) applies to scalar f only: case 1, n ≤ {max(NUMDIFFTOOLS_SIZES)}.")
+    console.print("numeric err: the finite-difference estimate (gradlab: check(...).numeric; compute_gradient: its "
+                  "numerical Jacobian; numdifftools: Gradient). tape err: gradlab's tape / compute_gradient's "
+                  f"theoretical Jacobian. compute_gradient at n ≥ {SINGLE_CALL_FROM} is run once (first call only).")
+    evaluations = sorted({r["evaluation"] for r in rows if r.get("evaluation")})
+    console.print("gradlab evaluation: " + "; ".join(evaluations)
+                  + f"; all checks ok: {all(r.get('ok', True) for r in rows)}")
+    console.print(mlp_table(info))
+    console.print("÷ tape: gradlab.check time / one plain tf.GradientTape gradient of the same loss (first call: "
+                  "fresh model with the same weights; warm: median). projection rel err = |p.tape − p.numeric| / "
+                  "|p.numeric| for v^T J u; sampled max rel err = worst sampled entry, tape vs numeric.")
+    evaluations = sorted({r["evaluation"] for r in info["rows"] if r.get("evaluation")})
+    if evaluations:
+        console.print("gradlab evaluation (MLP): " + "; ".join(evaluations))
+    if memory:
+        console.print(memory_table(memory))
+        console.print(f"measured with {memory[0]['how']}; gradlab evaluates perturbations in chunks of at most "
+                      f"4M elements, so its peak should not grow like n² · 8 bytes.")
+    console.print(targets_table(targets))
+    for note in notes:
+        console.print("[yellow]note:[/] " + escape(note))
+    total = time.perf_counter() - started
+    load_end = load_average()
+    console.print(f"total benchmark time {total:.1f} s; 1-min load average {load_start} at start, {load_end} at end "
+                  f"(first calls are single measurements and move with machine load)")
+
+    if options.json:
+        with open(options.json, "w") as out:
+            json.dump({"environment": env, "options": vars(options), "warm_up_s": warm_seconds, "cases": rows,
+                       "mlp": info, "memory": memory, "targets": targets, "notes": notes, "total_s": total,
+                       "load_average": [load_start, load_end]},
+                      out, indent=2, default=float)
+        console.print(f"raw numbers written to {options.json}")
+
+
+if __name__ == "__main__":
+    main()
