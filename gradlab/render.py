@@ -11,6 +11,11 @@ from rich.text import Text
 PASS, FAIL = Text("✓ ok", style="bold green"), Text("✗ FAIL", style="bold red")
 
 
+def compact_table(**options):
+    """A table with one space between columns and a rule under the header, so that it fits 80 columns."""
+    return Table(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False, **options)
+
+
 def verdict(ok):
     return PASS if ok else FAIL
 
@@ -46,7 +51,7 @@ def entry_name(entry):
 
 
 def numeric_view(result):
-    table = Table(title=f"finite differences ({result.method}, {result.dtype})", box=box.SIMPLE_HEAD)
+    table = compact_table(title=f"finite differences ({result.method}, {result.dtype})")
     table.add_column("argument")
     table.add_column("shape")
     table.add_column("estimate", justify="right")
@@ -59,8 +64,7 @@ def numeric_view(result):
 def comparison_view(comparison):
     has_analytic = any(row.analytic is not None for row in comparison.rows)
     caption = "pass when " + " | ".join(comparison.tolerances) if comparison.tolerances else None
-    table = Table(title=f"tape vs finite differences ({comparison.method})", box=box.SIMPLE_HEAD, caption=caption,
-                  collapse_padding=True, pad_edge=False)
+    table = compact_table(title=f"tape vs finite differences ({comparison.method})", caption=caption)
     table.add_column("name", min_width=6, overflow="fold")
     headings = ["tape", "numeric", "± est."] + (["analytic"] if has_analytic else []) + ["abs err", "rel err"]
     headings += ["vs exact"] if has_analytic else []
@@ -68,9 +72,9 @@ def comparison_view(comparison):
         table.add_column(heading, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for row in comparison.rows:
-        cells = [row.name, number(row.tape), number(row.numeric), error(row.numeric_error)]
+        cells = [row.name, number(row.tape, 9), number(row.numeric, 9), error(row.numeric_error)]
         if has_analytic:
-            cells.append(number(row.analytic))
+            cells.append(number(row.analytic, 9))
         cells += [error(row.abs_error), error(row.rel_error)]
         if has_analytic:
             cells.append(error(row.analytic_error))
@@ -84,7 +88,7 @@ def gradcheck_view(result):
         verdict(result.ok), "  gradients ", "match" if result.ok else "differ",
         f"  ({result.mode} mode, {result.method}, verdict in {result.dtype})")
     parts = [headline, Text(f"pass when {result.tolerance.describe()}", style="dim")]
-    inputs = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    inputs = compact_table()
     for heading in ("input", "shape", "dtype", "checked", "max abs err", "max rel err", "verdict"):
         inputs.add_column(heading, justify="right" if heading.startswith(("checked", "max")) else "left")
     for r in result.inputs:
@@ -99,7 +103,7 @@ def gradcheck_view(result):
             f" ± {error(p.numeric_error)}, |difference| {error(p.abs_error)} (allowed {error(p.allowed)}) ",
             verdict(p.ok)))
     if result.worst:
-        worst = Table(title="worst entries", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        worst = compact_table(title="worst entries")
         for heading in ("entry", "tape", "numeric", "abs err", "rel err", "± est.", "allowed", "verdict"):
             worst.add_column(heading, justify="left" if heading in ("entry", "verdict") else "right", no_wrap=True)
         for e in result.worst:
@@ -176,7 +180,7 @@ def step_study_view(study):
     chart = line_chart(series, logx=True, logy=True, reverse_x=True, markers=MARKERS)
     title = Text(f"error of d/d{study.name} at {study.point:g} against the step ({study.dtype}; reference: "
                  f"{study.reference_kind} {number(study.reference)})", style="bold")
-    best = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    best = compact_table()
     for heading in ("method", "best step", "its error"):
         best.add_column(heading, justify="left" if heading == "method" else "right")
     for method, (step, err) in study.best.items():
