@@ -17,6 +17,10 @@ _LAZY = {
     "check": "gradlab.checker",
     "assert_gradients_close": "gradlab.checker",
     "GradCheck": "gradlab.checker",
+    "step_study": "gradlab.steps",
+    "StepStudy": "gradlab.steps",
+    "op_graph": "gradlab.graph",
+    "OpGraph": "gradlab.graph",
 }
 
 __all__ = sorted([*_LAZY, "GradlabError", "LessonNotFoundError", "NotDifferentiableError", "__version__"])

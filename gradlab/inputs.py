@@ -62,9 +62,10 @@ def to_tensor(position, value, dtype):
         _reject(position, "a bool", "pass a float such as 1.0")
     if _is_python_numbers(value):
         return tf.constant(np.asarray(value, dtype=dtype))
-    if isinstance(value, tf.Variable):
-        _check_dtype(position, value.dtype.name)
-        return tf.identity(value.read_value())
+    if isinstance(value, tf.Variable) or isinstance(getattr(value, "value", None), tf.Variable):
+        variable = as_tf_variable(position, value)
+        _check_dtype(position, variable.dtype.name)
+        return tf.identity(variable.read_value())
     if isinstance(value, tf.Tensor):
         _check_dtype(position, value.dtype.name)
         return value

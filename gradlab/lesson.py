@@ -56,9 +56,13 @@ def run_cell(cell: Cell, namespace: dict, console: Console, filename: str, index
 
 
 def display(value: object, console: Console) -> None:
-    """Rich renderables as themselves; anything else by its repr, spread over lines when long."""
+    """Rich renderables as themselves, a matplotlib figure as a note (a terminal cannot show it), anything
+    else by its repr, spread over lines when long."""
     if hasattr(type(value), "__rich_console__") or hasattr(type(value), "__rich__"):
         console.print(value)
+    elif type(value).__name__ == "Figure" and hasattr(value, "savefig"):
+        console.print(f"[a matplotlib figure with {len(value.axes)} axes: the notebook shows it as an image]",
+                      markup=False, style="dim")
     else:
         console.print(Pretty(value))
 

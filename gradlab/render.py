@@ -21,14 +21,13 @@ def verdict(ok):
 
 
 def number(x, digits=12):
-    """A float in at most `digits` significant digits, an array compactly, None as a dash."""
+    """A float in at most `digits` significant digits, an array as its shape (<3×4>), None as a dash."""
     if x is None:
         return "—"
     array = np.asarray(x, dtype=np.float64)
-    if array.ndim:
-        if array.size > 4:
-            return f"<{' × '.join(map(str, array.shape))} array>"
-        return np.array2string(array.reshape(-1), precision=6, separator=", ")
+    if array.size != 1:
+        return f"<{'×'.join(map(str, array.shape))}>"
+    array = array.reshape(())
     value = float(array)
     if np.isnan(value):
         return "nan"
@@ -65,7 +64,8 @@ def comparison_view(comparison):
     has_analytic = any(row.analytic is not None for row in comparison.rows)
     caption = "pass when " + " | ".join(comparison.tolerances) if comparison.tolerances else None
     table = compact_table(title=f"tape vs finite differences ({comparison.method})", caption=caption)
-    table.add_column("name", min_width=6, overflow="fold")
+    longest = max((len(row.name) for row in comparison.rows), default=4)
+    table.add_column("name", min_width=min(longest, 18), overflow="fold")
     headings = ["tape", "numeric", "± est."] + (["analytic"] if has_analytic else []) + ["abs err", "rel err"]
     headings += ["vs exact"] if has_analytic else []
     for heading in headings:
@@ -161,7 +161,7 @@ def line_chart(series, logx=False, logy=False, width=60, height=14, reverse_x=Fa
                 grid[row][col] = markers[label] if grid[row][col] in (" ", markers[label]) else "*"
 
     def tick(value, log):
-        return f"1e{value:+.0f}" if log else f"{value:.3g}"
+        return f"{10.0 ** value:.0e}" if log else f"{value:.3g}"
 
     lines = []
     for r, row in enumerate(grid):

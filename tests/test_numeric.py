@@ -109,3 +109,10 @@ def test_numeric_result_renders():
 
     text = to_text(gradlab.numeric_gradient(lambda x: x**2, 3.0))
     assert "richardson" in text and "6" in text
+
+
+def test_keras_variable_as_an_argument():
+    import keras
+
+    variable = keras.Variable(np.array([1.0, 2.0]), dtype="float64")
+    np.testing.assert_allclose(gradlab.numeric_gradient(lambda x: tf.reduce_sum(x**2), variable).value[0], [2.0, 4.0])
