@@ -19,6 +19,8 @@ _LAZY = {
     "GradCheck": "gradlab.checker",
     "step_study": "gradlab.steps",
     "StepStudy": "gradlab.steps",
+    "why_none": "gradlab.diagnose",
+    "Diagnosis": "gradlab.diagnose",
     "op_graph": "gradlab.graph",
     "OpGraph": "gradlab.graph",
 }

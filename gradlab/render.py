@@ -5,6 +5,7 @@ import io
 import numpy as np
 from rich import box
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -186,3 +187,19 @@ def step_study_view(study):
     for method, (step, err) in study.best.items():
         best.add_row(method, f"{step:.0e}", f"{err:.1e}")
     return Group(title, chart, best)
+
+
+def diagnosis_view(diagnosis):
+    """One line per source: its gradient, or None with the reason and the fix indented underneath."""
+    from gradlab._tf import tf
+
+    lines = []
+    for f in diagnosis.findings:
+        if f.gradient is not None:
+            value = tf.convert_to_tensor(f.gradient).numpy()
+            lines.append(Text.assemble(("✓ ", "bold green"), f"{f.name}: gradient {number(value)}"))
+            continue
+        lines.append(Text.assemble(("✗ ", "bold red"), f"{f.name}: None ", (f"({f.kind})", "bold")))
+        lines.append(Padding(Text(f"why: {f.cause}"), (0, 0, 0, 4)))
+        lines.append(Padding(Text(f"fix: {f.fix}", style="green"), (0, 0, 0, 4)))
+    return Group(*lines)
