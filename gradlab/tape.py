@@ -51,6 +51,7 @@ def none_cause(numerically_connected=None):
         return "f's output does not depend on it (not connected)"
     if numerically_connected:
         return ("f's output changes with it, but the tape did not see how: the value goes through numpy or "
-                ".numpy() inside f, or a tf.Variable was replaced by a tensor; use TensorFlow ops")
+                ".numpy() inside f, through a stateful operation (assign, assign_add, an iterator), or a "
+                "tf.Variable was replaced by a tensor; use TensorFlow ops (gradlab.why_none tells which)")
     return ("it is not connected to f's output on the tape: unused, or computed through numpy, .numpy() or "
             "another non-TensorFlow path inside f")
