@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,9 @@ def test_a_final_expression_is_displayed_and_none_is_not():
     run_cell(Cell("code", "print('printed')"), namespace, console, "<test>", 2)
     assert console.file.getvalue().splitlines() == ["'text'", "printed"]
     assert namespace["Out"] == {0: "text"}
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_readme_lists_every_lesson(number):
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"| {number} | [{LESSONS[number].title}]" in readme
