@@ -99,10 +99,15 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
     """Check the tape's gradient of f against finite differences; returns a GradCheck (`.ok`, worst entries).
 
     mode="full" compares every entry of the Jacobian; mode="fast" compares v^T J u along seeded random
-    directions (a fixed number of evaluations of f, whatever the number of parameters) plus `samples` random
-    single entries of each input. With `variables=[...]`, f takes no arguments and the gradient is taken with
-    respect to those tf.Variables, which are restored bit for bit afterwards.
+    directions (four evaluations of f, whatever the number of parameters) plus `samples` random single
+    entries of each input (for variables, weighed up inside the projection and checked one by one only if
+    it fails). With `variables=[...]`, f takes no arguments and the gradient is taken with respect to those
+    tf.Variables (or Keras variables), which are restored bit for bit afterwards, also when f raises.
+    `rtol`/`atol` override the per-dtype defaults of gradlab.tolerances; `unconnected="zero"` compares a
+    None gradient as zeros instead of failing it.
     """
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0:
+        raise GradlabError(f"samples must be a whole number >= 0, got {samples!r}")
     _choose("mode", mode, MODES)
     _choose("unconnected", unconnected, UNCONNECTED)
     check_method(method)
@@ -120,8 +125,7 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
     if not np.all(np.isfinite(y.numpy())):
         run.nonfinite = True
         run.notes.append("f's value at this point is not finite: a verdict there is meaningless")
-    result = run.full() if mode == "full" else run.fast(samples)
-    return result
+    return run.full() if mode == "full" else run.fast(samples)
 
 
 def assert_gradients_close(f, *args, **options):

@@ -210,6 +210,7 @@ def test_bad_input_raises_one_clear_gradlab_error(entry, name, f, args, words):
 
 @pytest.mark.parametrize("options, words", [
     ({"mode": "slow"}, "mode"), ({"unconnected": "maybe"}, "unconnected"), ({"method": "spline"}, "method"),
+    ({"samples": -1}, "samples"), ({"samples": 2.5}, "samples"),
 ])
 def test_bad_options_are_named(options, words):
     with pytest.raises(gradlab.GradlabError, match=words):
