@@ -73,8 +73,9 @@ def steps_for(x, method, step=None):
     """Per-entry steps h_j for the flat values x: the dtype's relative step times max(1, |x_j|), or `step`."""
     if step is None:
         return (relative_step(x.dtype.name, method) * np.maximum(1.0, np.abs(x))).astype(x.dtype)
-    if not np.isfinite(step) or step <= 0:
-        raise GradlabError(f"step must be a positive number, got {step!r}")
+    if isinstance(step, (bool, str, bytes)) or not isinstance(step, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(step) or step <= 0:
+        raise GradlabError(f"step must be a positive number such as 1e-6, got {step!r}")
     return np.full(x.shape, step, dtype=x.dtype)
 
 

@@ -116,3 +116,14 @@ def test_keras_variable_as_an_argument():
 
     variable = keras.Variable(np.array([1.0, 2.0]), dtype="float64")
     np.testing.assert_allclose(gradlab.numeric_gradient(lambda x: tf.reduce_sum(x**2), variable).value[0], [2.0, 4.0])
+
+
+@pytest.mark.parametrize("step", [0, -1e-3, float("nan"), "small"])
+def test_bad_step_is_refused(step):
+    with pytest.raises(gradlab.GradlabError, match="step must be a positive number"):
+        gradlab.numeric_gradient(lambda x: x**2, 1.0, step=step)
+
+
+def test_bad_method_is_refused():
+    with pytest.raises(gradlab.GradlabError, match="choose one of forward, central, richardson"):
+        gradlab.numeric_gradient(lambda x: x**2, 1.0, method="spline")
