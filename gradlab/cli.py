@@ -2,6 +2,18 @@
 
 Each subcommand is registered with `@command(...)`: its name, its help line, a function that adds its
 arguments and the function that runs it. Only the commands that need TensorFlow import it, when they run.
+
+With --json a command prints one JSON document on stdout and nothing else: numbers are numbers, null stands
+for a non-finite value, and every document starts with "schema_version" (gradlab.export.SCHEMA_VERSION).
+
+    check EXPR --json   the FormulaCheck view: its schema is in gradlab.formula's docstring
+    lesson N --json     {"schema_version", "kind": "lesson", "lesson": N, "title": str,
+                         "results": [{"cell": int, **gradlab.export.to_json(value)} for each gradlab result
+                                     a cell displayed], "ok": bool}
+    lesson all --json   {"schema_version", "kind": "lessons", "lessons": [lesson documents, in order], "ok": bool}
+
+A lesson's "ok" is true when every displayed result that has a verdict passed; some lessons show a failing
+check on purpose, so it reports what the lesson shows, not whether it ran (a lesson that cannot run is an error).
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from gradlab.errors import GradlabError
 
 __all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "command", "main"]
 
-EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(GradlabError):
@@ -51,6 +63,9 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are raised as UsageError instead of printing usage and exiting."""
 
     def error(self, message):
+        if "required: EXPR" in message:
+            message += ("; a formula that starts with '-' needs a space or parentheses in front, "
+                        "e.g. ' -x**2' or '(-x**2)'")
         raise UsageError(message)
 
 
@@ -81,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         return _exit_code(stop.code)
     except GradlabError as error:
-        print(f"gradlab: error: {_one_line(error)}", file=sys.stderr)
+        print(_error_text(error), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -103,8 +118,26 @@ def _exit_code(code) -> int:
     return code if isinstance(code, int) else EXIT_USAGE
 
 
-def _one_line(error: Exception) -> str:
+def _one_line(error: Exception | str) -> str:
     return " ".join(str(error).split())
+
+
+def _error_text(error: GradlabError) -> str:
+    """One line, `gradlab: error: ...`; an error that points at a column of a formula (gradlab.expr) adds the
+    formula and a caret under that column on two more lines."""
+    pointer = getattr(error, "pointer", None)
+    if isinstance(pointer, str) and pointer:
+        return f"gradlab: error: {_one_line(error.headline)}\n{pointer}"
+    return f"gradlab: error: {_one_line(error)}"
+
+
+def _print_json(document) -> None:
+    """The document as JSON on stdout, and nothing else: numbers as numbers, null for non-finite ones."""
+    import json
+
+    from gradlab.export import SCHEMA_VERSION, plain
+
+    print(json.dumps({"schema_version": SCHEMA_VERSION, **plain(document)}, indent=2, allow_nan=False))
 
 
 def _silence_stdout() -> None:
@@ -136,13 +169,138 @@ def _lessons(args, console) -> int:
 
 
 def _lesson_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("lesson", metavar="N", help="the lesson's number, as listed by `gradlab lessons`")
+    parser.add_argument("lesson", metavar="N",
+                        help="the lesson's number, as listed by `gradlab lessons`, or `all` for every lesson in order")
+    parser.add_argument("--json", action="store_true",
+                        help="print only JSON: the gradlab results each lesson displays, and whether they are ok")
 
 
 @command("lesson", "run a lesson in the terminal: each cell is shown, then run", _lesson_arguments)
 def _lesson(args, console) -> int:
     from gradlab.lesson import run_lesson
-    from gradlab.lessons import get
+    from gradlab.lessons import LESSONS, get
 
-    run_lesson(get(args.lesson), console)
+    every = args.lesson.strip().lower() == "all"
+    lessons = list(LESSONS.values()) if every else [get(args.lesson)]
+    if not args.json:
+        for lesson in lessons:
+            run_lesson(lesson, console)
+        return EXIT_OK
+    documents = [_lesson_document(lesson) for lesson in lessons]
+    if every:
+        _print_json({"kind": "lessons", "lessons": documents, "ok": all(d["ok"] for d in documents)})
+    else:
+        _print_json(documents[0])
     return EXIT_OK
+
+
+def _lesson_document(lesson) -> dict:
+    """Run a lesson with its output thrown away: the JSON views of the gradlab results its cells displayed
+    (other displayed values, such as tensors, are left out)."""
+    import io
+
+    from rich.console import Console
+
+    from gradlab.export import to_json
+    from gradlab.lesson import run_lesson
+
+    namespace = run_lesson(lesson, Console(file=io.StringIO(), width=100))
+    results = []
+    for index, value in namespace["Out"].items():
+        if type(value).__module__.split(".")[0] != "gradlab":
+            continue
+        view = to_json(value)
+        if isinstance(view, dict):
+            results.append({"cell": index, **view})
+    ok = all(result["ok"] for result in results if isinstance(result.get("ok"), bool))
+    return {"kind": "lesson", "lesson": lesson.number, "title": lesson.title, "results": results, "ok": ok}
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    from gradlab.expr import CONSTANTS, FUNCTIONS, MAX_LENGTH
+
+    parser.add_argument("formula", metavar="EXPR",
+                        help="the formula, quoted, e.g. '3*w1**2 + 2*w1*w2': numbers, variables, + - * / **, "
+                             "parentheses and the functions below")
+    parser.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
+                        help="the point: one NAME=VALUE for each variable of the formula, e.g. --at w1=5 w2=3")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                        help="what TensorFlow computes in (default float64); float32 shows what changes")
+    parser.add_argument("--steps", action="store_true",
+                        help="add the step-size study of each variable: the error of forward, central and "
+                             "Richardson estimates against the step")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="write the step-size studies as one figure, one plot per variable (implies --steps)")
+    parser.add_argument("--json", action="store_true",
+                        help="print only JSON (the schema is in gradlab.formula's docstring)")
+    parser.epilog = (f"functions: {', '.join(sorted(FUNCTIONS))}; constants: {', '.join(CONSTANTS)}. At most "
+                     f"{MAX_LENGTH} characters. A formula that starts with '-' needs a space or parentheses "
+                     "in front: ' -x**2'.")
+
+
+@command("check", "a formula's derivatives three ways: SymPy, tape, numeric", _check_arguments)
+def _check(args, console) -> int:
+    from gradlab.expr import parse
+
+    formula = parse(args.formula)
+    point = _point(args.at)
+    plot = _plot_path(args.plot) if args.plot is not None else None
+
+    from gradlab.formula import check_formula
+
+    result = check_formula(formula, point, dtype=args.dtype, steps=args.steps or plot is not None, source="--at")
+    if plot is not None:
+        result.plot(plot)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        console.print(result)
+        if plot is not None:
+            console.print(f"wrote {plot}", highlight=False)
+    mismatch = any(d.state == "mismatch" for d in result.derivatives)
+    return EXIT_MISMATCH if mismatch else EXIT_OK
+
+
+def _shown(text: str) -> str:
+    """User text, safe to print: anything outside printable ASCII as a backslash escape."""
+    return "".join(c if " " <= c <= "~" else ascii(c)[1:-1] for c in text)
+
+
+def _point(tokens: list[str]) -> dict[str, float]:
+    """--at NAME=VALUE ... as {name: value}, or a UsageError saying what is wrong with which token."""
+    point: dict[str, float] = {}
+    given: dict[str, str] = {}
+    for token in tokens:
+        name, equals, value = token.partition("=")
+        name, value, shown = name.strip(), value.strip(), _shown(token)
+        if not equals:
+            raise UsageError(f"--at {shown}: write NAME=VALUE, e.g. x=1.5")
+        if not name:
+            raise UsageError(f"--at {shown}: the name is missing; write NAME=VALUE, e.g. x=1.5")
+        if not name.isidentifier() or not name.isascii():
+            raise UsageError(f"--at {shown}: {_shown(name)} is not a variable name")
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(f"--at {shown}: {_shown(value) or 'the value'} is not a number"
+                             + ("" if value else "; write NAME=VALUE, e.g. x=1.5")) from None
+        if name in point:
+            raise UsageError(f"--at gives {name} twice ({given[name]}, {shown}); give each variable once")
+        point[name], given[name] = number, shown
+    return point
+
+
+def _plot_path(path: str) -> str:
+    """The --plot file, checked before any work: a folder that exists and a format matplotlib writes."""
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise UsageError(f"--plot {_shown(path)}: name a .png file (or {', '.join('.' + f for f in sorted(formats))})")
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UsageError(f"--plot {_shown(path)}: the folder {_shown(str(folder))} does not exist")
+    return path

@@ -1,0 +1,431 @@
+"""check_formula: a formula's derivatives three ways (symbolic, tape, finite differences), judged per variable.
+
+For each variable the result holds the symbolic derivative (its formula and its value at the point), the tape's
+gradient, the Richardson finite-difference estimate with its estimated error, the one-sided (forward and
+backward) estimates, the errors between them and one of four states:
+
+    "ok"                       tape and numeric agree with the symbolic value within the tolerance
+    "mismatch"                 they do not
+    "not differentiable here"  f is finite, but the forward and backward estimates disagree or one of them is
+                               not finite: a kink, a jump, a pole or the edge of f's domain at (or within a
+                               finite-difference step of) the point
+    "not defined here"         f itself is not finite at the point (in the dtype evaluated)
+
+They are decided in reverse order, each comparison by gradlab.judge.judge under the dtype's tolerance
+(gradlab.tolerances): forward against backward with the sum of their estimated errors; then the tape against
+the symbolic value with no error term, and the Richardson estimate against it with its estimated error. Where
+the symbolic value is not finite but the one-sided estimates agree, the tape is judged against the numeric
+estimate instead (the note says so).
+
+JSON (`FormulaCheck.to_json()`; numbers are numbers, null where not finite; `gradlab check EXPR --json` prints
+it with "schema_version" first):
+
+    {"kind": "formula_check", "formula": str, "expression": str (as SymPy reads it), "variables": [str],
+     "at": {name: number (as given)}, "point": {name: number (as evaluated, in dtype)}, "dtype": str,
+     "method": "richardson", "tolerance": {"rtol": number, "atol": number, "k": number},
+     "value": {"tape": number|null, "symbolic": number|null}, "ok": bool, "state": str,
+     "derivatives": [{"variable": str, "formula": str, "symbolic": number|null, "tape": number|null,
+                      "numeric": number|null, "numeric_error": number|null, "forward": number|null,
+                      "forward_error": number|null, "backward": number|null, "backward_error": number|null,
+                      "step": number (of the Richardson estimate), "one_sided_step": number (of the forward
+                      and backward estimates), "tape_vs_symbolic": number|null,
+                      "numeric_vs_symbolic": number|null, "tape_allowed": number|null,
+                      "numeric_allowed": number|null, "state": str, "ok": bool, "note": str}],
+     "steps": [step-size study JSON (gradlab.steps.StepStudy.to_json), one per variable; [] unless asked]}
+
+"ok" is true when every derivative's state is "ok"; "state" is the worst state of any derivative.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.jupyter import JupyterMixin
+
+from gradlab.errors import GradlabError
+from gradlab.expr import CONSTANTS, Formula, parse
+from gradlab.tolerances import EPS, tolerance
+
+__all__ = ["STATES", "Derivative", "FormulaCheck", "check_formula"]
+
+#: The states of a derivative, from best to worst.
+STATES = ("ok", "mismatch", "not differentiable here", "not defined here")
+METHOD = "richardson"
+
+
+@dataclass
+class Derivative:
+    """One variable's derivative three ways, the errors between them and its state. Non-finite values are nan."""
+
+    variable: str
+    formula: str
+    symbolic: float
+    tape: float
+    numeric: float
+    numeric_error: float
+    forward: float
+    forward_error: float
+    backward: float
+    backward_error: float
+    step: float
+    one_sided_step: float
+    tape_vs_symbolic: float
+    numeric_vs_symbolic: float
+    tape_allowed: float
+    numeric_allowed: float
+    state: str
+    note: str = ""
+
+    @property
+    def ok(self):
+        return self.state == "ok"
+
+
+@dataclass
+class FormulaCheck(JupyterMixin):
+    """The result of check_formula: numbers and states; the views (terminal, Jupyter, JSON) only show them."""
+
+    formula: str
+    expression: str
+    variables: list
+    at: dict
+    point: dict
+    dtype: str
+    method: str
+    tolerance: object
+    value: float
+    symbolic_value: float
+    derivatives: list
+    studies: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return all(d.ok for d in self.derivatives)
+
+    @property
+    def state(self):
+        return max((d.state for d in self.derivatives), key=STATES.index, default="ok")
+
+    def __bool__(self):
+        return self.ok
+
+    def __rich__(self):
+        return formula_view(self)
+
+    def __str__(self):
+        from gradlab.render import to_text
+
+        return to_text(self)
+
+    def to_json(self):
+        from gradlab.export import plain
+
+        tol = self.tolerance
+        return {
+            "kind": "formula_check", "formula": self.formula, "expression": self.expression,
+            "variables": list(self.variables), "at": plain(self.at), "point": plain(self.point),
+            "dtype": self.dtype, "method": self.method,
+            "tolerance": {"rtol": tol.rtol, "atol": tol.atol, "k": tol.k},
+            "value": {"tape": plain(self.value), "symbolic": plain(self.symbolic_value)},
+            "ok": self.ok, "state": self.state,
+            "derivatives": [{**plain(d), "ok": d.ok} for d in self.derivatives],
+            "steps": [study.to_json() for study in self.studies],
+        }
+
+    def plot(self, path=None):
+        """The step-size studies as one matplotlib figure, one axes per variable; saved to `path` if given."""
+        if not self.studies:
+            raise GradlabError("this check has no step-size studies; run check_formula(..., steps=True)")
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(len(self.studies), 1, figsize=(6.4, 4.2 * len(self.studies)), squeeze=False)
+        for study, ax in zip(self.studies, axes[:, 0]):
+            study.plot(ax=ax)
+        fig.suptitle(f"f = {_shorten(self.formula, 60)}")
+        fig.tight_layout()
+        if path is not None:
+            try:
+                fig.savefig(path, dpi=120, bbox_inches="tight")
+            except (OSError, ValueError) as error:
+                raise GradlabError(f"cannot write the figure to {path}: {error}") from None
+        return fig
+
+
+def check_formula(formula, at, dtype="float64", rtol=None, atol=None, steps=False, source="at"):
+    """Differentiate `formula` (text or a parsed gradlab.expr.Formula) at the point `at` {name: number} by
+    SymPy, by tf.GradientTape and by finite differences, and judge each variable's derivative.
+
+    `dtype` ("float64" or "float32") is what TensorFlow computes in; the symbolic values are exact at the point
+    as rounded to that dtype. With `steps=True` the result also holds a step-size study per variable.
+    `source` names the point in error messages (the command line passes "--at").
+    """
+    if not isinstance(formula, Formula):
+        formula = parse(formula)
+    if dtype not in ("float32", "float64"):
+        raise GradlabError(f"dtype must be float32 or float64, got {dtype!r}")
+    given = _point(formula, at, dtype, source)
+    point = {name: float(np.asarray(value, dtype=dtype)) for name, value in given.items()}
+    tol = tolerance(dtype, rtol, atol)
+
+    from gradlab.symbolic import formula_text, symbolic
+
+    sym = symbolic(formula)
+    derivative_formulas = {name: sym.derivative(name) for name in formula.variables}
+    symbolic_value = sym.value(sym.expression, point)
+    exact = {name: sym.value(d, point) for name, d in derivative_formulas.items()}
+
+    f = formula.tensorflow()
+    value, tape = _tape(f, formula.variables, point, dtype)
+    estimates = _estimates(f, formula.variables, point, dtype, value)
+
+    derivatives = []
+    for name in formula.variables:
+        derivatives.append(_judge(name, formula_text(derivative_formulas[name]), exact[name], tape[name],
+                                  estimates[name], value, symbolic_value, tol))
+    studies = _studies(f, formula.variables, point, dtype, exact) if steps else []
+    return FormulaCheck(formula.text, formula_text(sym.expression), list(formula.variables), given, point, dtype,
+                        METHOD, tol, value, symbolic_value, derivatives, studies)
+
+
+def _point(formula, at, dtype, source):
+    """{name: float} for exactly the formula's variables, or a clear error naming what is missing or extra."""
+    if not hasattr(at, "items"):
+        raise GradlabError(f"{source} must map each variable to a number, e.g. {{'x': 1.5}}")
+    uses = ", ".join(formula.variables)
+    missing = [name for name in formula.variables if name not in at]
+    extra = [name for name in at if name not in formula.variables]
+    if missing:
+        raise GradlabError(f"the formula uses {uses}; {source} is missing {', '.join(missing)}")
+    if extra:
+        constants = [name for name in extra if name in CONSTANTS]
+        note = f" ({', '.join(constants)} {'is a constant' if len(constants) == 1 else 'are constants'})" if (
+            constants) else ""
+        raise GradlabError(f"the formula uses {uses}; {source} also gives {', '.join(map(str, extra))}, "
+                           f"which it does not use{note}")
+    point = {}
+    for name in formula.variables:
+        value = at[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise GradlabError(f"{source} gives {name} = {value!r}; give a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise GradlabError(f"{source} gives {name} = {value}; give a finite number")
+        with np.errstate(over="ignore"):
+            if not np.isfinite(np.asarray(value, dtype=dtype)):
+                raise GradlabError(f"{source} gives {name} = {value:g}, which does not fit in {dtype}")
+        point[name] = value
+    return point
+
+
+def _tape(f, names, point, dtype):
+    """f's value at the point and the tape's gradient for each variable, as floats."""
+    from gradlab._tf import tf
+
+    xs = [tf.constant(point[name], dtype=dtype) for name in names]
+    with tf.GradientTape() as tape:
+        tape.watch(xs)
+        y = f(*xs)
+    grads = tape.gradient(y, xs, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return float(y.numpy()), {name: float(g.numpy()) for name, g in zip(names, grads)}
+
+
+@dataclass
+class _Estimate:
+    value: float
+    error: float
+    forward: float
+    forward_error: float
+    backward: float
+    backward_error: float
+    step: float
+    one_sided_step: float
+
+
+def _estimates(f, names, point, dtype, y0):
+    """For each variable: the Richardson estimate and the one-sided (forward, backward) estimates with their
+    errors, computed by gradlab.numeric's moves and formulas from one batched evaluation of f."""
+    from gradlab._tf import tf
+    from gradlab.numeric import combine, exact_moves, steps_for
+
+    base = np.array([point[name] for name in names], dtype=dtype)
+    plan = []
+    for i in range(len(names)):
+        x = base[i:i + 1]
+        one_sided = float(steps_for(x, "forward")[0])
+        moves = exact_moves(x, METHOD) + exact_moves(x, "central", step=one_sided)
+        plan.append((moves, float(steps_for(x, METHOD)[0]), one_sided))
+    rows = np.repeat(base[None, :], sum(len(moves) for moves, _, _ in plan), axis=0)
+    r = 0
+    for i, (moves, _, _) in enumerate(plan):
+        for move in moves:
+            rows[r, i] = (base[i:i + 1] + move)[0]
+            r += 1
+    with np.errstate(all="ignore"):
+        ys = f(*(tf.constant(rows[:, j]) for j in range(len(names)))).numpy().astype(np.float64)
+    eps, y0 = EPS[dtype], np.array([y0])
+    out, r = {}, 0
+    for name, (moves, step, one_sided) in zip(names, plan):
+        level = ys[r:r + len(moves)].reshape(len(moves), 1, 1)
+        r += len(moves)
+        value, error = combine(level[:4], y0, moves[:4], METHOD, eps)
+        forward, forward_error = combine(level[4:6], y0, moves[4:6], "forward", eps)
+        backward, backward_error = combine(level[6:8], y0, moves[6:8], "forward", eps)
+        out[name] = _Estimate(*(float(a[0, 0]) for a in (value, error, forward, forward_error, backward,
+                                                          backward_error)), step, one_sided)
+    return out
+
+
+def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
+    """The state of one derivative, from the judge of gradlab.judge under the dtype's tolerance."""
+    from gradlab.judge import judge
+
+    e = estimate
+    against_exact = judge(tape, exact, 0.0, tol)
+    numeric_against_exact = judge(e.value, exact, e.error, tol)
+    numbers = dict(tape_vs_symbolic=float(against_exact.abs_error), numeric_vs_symbolic=float(
+        numeric_against_exact.abs_error), tape_allowed=float(against_exact.allowed),
+        numeric_allowed=float(numeric_against_exact.allowed))
+
+    def derivative(state, note=""):
+        return Derivative(name, formula, exact, tape, e.value, e.error, e.forward, e.forward_error, e.backward,
+                          e.backward_error, e.step, e.one_sided_step, state=state, note=note, **numbers)
+
+    if not (math.isfinite(value) and math.isfinite(symbolic_value)):
+        shown = value if not math.isfinite(value) else symbolic_value
+        where = f"in {tol.dtype}" if not math.isfinite(value) else "symbolically"
+        return derivative("not defined here", f"f is {_number(shown)} here {where}: the point is outside f's "
+                          "domain or f overflows")
+    sides = {"forward": e.forward, "backward": e.backward}
+    broken = [side for side, v in sides.items() if not math.isfinite(v)]
+    if broken:
+        which = "the forward and backward differences are" if len(broken) == 2 else f"the {broken[0]} difference is"
+        where = "either side" if len(broken) == 2 else "one side"
+        return derivative("not differentiable here", f"{which} not finite: f is not defined on {where} of this "
+                          f"point (step {e.one_sided_step:.1e})")
+    one_sided = judge(e.forward, e.backward, e.forward_error + e.backward_error, tol,
+                      scale=max(abs(e.forward), abs(e.backward)))
+    if not bool(one_sided.ok):
+        return derivative("not differentiable here", f"the one-sided estimates differ (forward "
+                          f"{_number(e.forward)}, backward {_number(e.backward)}): f has a kink, jump or pole "
+                          f"here or within the step {e.one_sided_step:.1e}")
+    if not math.isfinite(exact):
+        versus_numeric = judge(tape, e.value, e.error, tol)
+        note = (f"the symbolic derivative is {_number(exact)} here; the tape is compared with the numeric "
+                "estimate instead")
+        return derivative("ok" if bool(versus_numeric.ok) else "mismatch", note)
+    tape_ok, numeric_ok = bool(against_exact.ok), bool(numeric_against_exact.ok)
+    if tape_ok and numeric_ok:
+        return derivative("ok")
+    if tape_ok:
+        note = (f"the tape agrees with the symbolic value, but the numeric estimate does not (by more than its "
+                f"estimated error): f changes too fast within the step {e.step:.1e} (a pole or kink nearby?)")
+    elif numeric_ok:
+        note = "the tape differs from the symbolic value (the numeric estimate agrees with it)"
+    else:
+        note = "the tape and the numeric estimate both differ from the symbolic value"
+    return derivative("mismatch", note)
+
+
+def _studies(f, names, point, dtype, exact):
+    """A step-size study of each variable's derivative, the other variables fixed at the point."""
+    from gradlab._tf import tf
+    from gradlab.steps import step_study
+
+    studies = []
+    for i, name in enumerate(names):
+        fixed = [tf.constant(point[n], dtype=dtype) for n in names]
+
+        def one_variable(t, i=i, fixed=fixed):
+            return f(*(t if j == i else fixed[j] for j in range(len(names))))
+
+        reference = exact[name] if math.isfinite(exact[name]) else None
+        studies.append(step_study(one_variable, point[name], derivative=reference, dtype=dtype, name=name))
+    return studies
+
+
+def _number(x):
+    from gradlab.render import number
+
+    return number(x, 10)
+
+
+def _shorten(text, limit):
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# --- the terminal and Jupyter view ------------------------------------------------------------------------------
+
+#: Derivative formulas longer than this are shown in part (the JSON view has them whole).
+SHOWN_FORMULA = 400
+_STYLES = {"ok": ("✓ ok", "bold green"), "mismatch": ("✗ mismatch", "bold red"),
+           "not differentiable here": ("! not differentiable here", "bold yellow"),
+           "not defined here": ("! not defined here", "bold yellow")}
+#: Significant digits of the values in the table (the result and its JSON view hold them in full).
+TABLE_DIGITS = 8
+
+
+def _state(state):
+    from rich.text import Text
+
+    label, style = _STYLES[state]
+    return Text(label, style=style)
+
+
+def _formula_line(label, text, style=""):
+    from rich.text import Text
+
+    if len(text) > SHOWN_FORMULA:
+        text = f"{text[:SHOWN_FORMULA]}… ({len(text)} characters in all)"
+    return Text.assemble((label, style or "bold"), (text, style))
+
+
+def formula_view(result):
+    """The check as rich renderables: the formulas, then one row per variable, then the notes."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from gradlab.render import error, number
+
+    names = ", ".join(result.variables)
+    worst = [d.variable for d in result.derivatives if d.state == result.state]
+    summary = ("tape, finite differences and the symbolic derivative agree" if result.ok
+               else f"for {', '.join(worst)}")
+    parts = [Text.assemble(_state(result.state), f"  {summary}")]
+    parts.append(_formula_line(f"f({names}) = ", result.formula.strip()))
+    if result.expression != result.formula.strip():
+        parts.append(_formula_line("  as SymPy reads it: ", result.expression, style="dim"))
+    at = []
+    for name in result.variables:
+        given, used = result.at[name], result.point[name]
+        at.append(f"{name} = {_number(used)}" + ("" if given == used else f" ({given!r} in {result.dtype})"))
+    parts.append(Text(f"at {', '.join(at)}:  f = {_number(result.value)} (tape), "
+                      f"{_number(result.symbolic_value)} (symbolic)"))
+    for d in result.derivatives:
+        parts.append(_formula_line(f"∂f/∂{d.variable} = ", d.formula))
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False,
+                  title=f"symbolic, tape and finite differences ({result.method}, {result.dtype})")
+    table.add_column("name", overflow="fold")
+    for heading in ("symbolic", "tape", "numeric", "± est.", "Δtape", "Δnum"):
+        table.add_column(heading, justify="right", no_wrap=True)
+    table.add_column("verdict", min_width=14)
+    for d in result.derivatives:
+        values = [number(v, TABLE_DIGITS) for v in (d.symbolic, d.tape, d.numeric)]
+        table.add_row(d.variable, *values, error(d.numeric_error), error(d.tape_vs_symbolic),
+                      error(d.numeric_vs_symbolic), _state(d.state))
+    parts.append(table)
+    tol = result.tolerance
+    parts.append(Text(f"Δtape = |tape − symbolic|, Δnum = |numeric − symbolic|; ok when Δtape ≤ atol "
+                      f"{tol.atol:.0e} + rtol {tol.rtol:.0e}·|symbolic| and Δnum ≤ the same + {tol.k:g}·(est. "
+                      f"error)  [{tol.dtype}]", style="dim"))
+    parts += [Text(f"{d.variable}: {d.note}", style="yellow") for d in result.derivatives if d.note]
+    for study in result.studies:
+        parts += [Text(""), study]
+    return Group(*parts)
