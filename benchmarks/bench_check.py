@@ -265,21 +265,9 @@ def tape_gradient_once(model, loss):
     return [g.numpy() for g in tape.gradient(value, model.trainable_variables)]
 
 
-def fast_check(loss, model, samples, notes):
-    """gradlab.check(loss, variables=model.trainable_variables, mode="fast"); if gradlab rejects the Keras 3
-    variables, the tf.Variables they wrap (v.value) are checked instead and a note says so."""
-    variables = list(model.trainable_variables)
-    try:
-        return gradlab.check(loss, variables=variables, mode="fast", samples=samples)
-    except GradlabError as exc:
-        unwrapped = [getattr(v, "value", None) for v in variables]
-        if all(isinstance(v, tf.Variable) for v in variables) or not all(isinstance(v, tf.Variable) for v in unwrapped):
-            raise
-        note = (f"gradlab.check rejected model.trainable_variables (Keras 3 keras.Variable objects): "
-                f"{type(exc).__name__}: {exc} -- timed with the tf.Variables they wrap ([v.value for v in ...]).")
-        if note not in notes:
-            notes.append(note)
-        return gradlab.check(loss, variables=unwrapped, mode="fast", samples=samples)
+def fast_check(loss, model, samples):
+    """gradlab.check(loss, variables=model.trainable_variables, mode="fast") with `samples` sampled entries."""
+    return gradlab.check(loss, variables=model.trainable_variables, mode="fast", samples=samples)
 
 
 def fast_row(result, row, tape_first, tape_warm):
@@ -295,7 +283,7 @@ def fast_row(result, row, tape_first, tape_warm):
     return row
 
 
-def mlp_case(repeat, notes):
+def mlp_case(repeat):
     rng = np.random.default_rng(3)
     inputs = tf.constant(rng.standard_normal((MLP_BATCH, MLP_LAYERS[0])))
     targets = tf.constant(rng.standard_normal((MLP_BATCH, MLP_LAYERS[-1])))
@@ -315,22 +303,15 @@ def mlp_case(repeat, notes):
     check_loss = mlp_loss(check_model, inputs, targets)
 
     def check(samples):
-        return fast_check(check_loss, check_model, samples, notes)
+        return fast_check(check_loss, check_model, samples)
 
     first_s, _ = timed(lambda: check(64))
     repeat_s, times, result = median_time(lambda: check(64), repeat)
     info["rows"].append(fast_row(result, {"tool": "gradlab fast", "samples": 64, "first_s": first_s,
                                           "repeat_s": repeat_s, "repeat_times_s": times, "repeat_k": repeat},
                                  tape_first, tape_warm))
-    try:
-        repeat_s, times, result = median_time(lambda: check(0), repeat)
-        samples = 0
-    except Exception as exc:  # noqa: BLE001 - a crash is a result to report
-        error = f"{type(exc).__name__}: {exc}"
-        info["rows"].append({"tool": "gradlab fast", "samples": 0, "error": error})
-        notes.append(f"samples=0 crashed ({error}); samples=1 timed instead as the nearest option")
-        repeat_s, times, result = median_time(lambda: check(1), repeat)
-        samples = 1
+    repeat_s, times, result = median_time(lambda: check(0), repeat)
+    samples = 0
     info["rows"].append(fast_row(result, {"tool": "gradlab fast", "samples": samples, "first_s": None,
                                           "repeat_s": repeat_s, "repeat_times_s": times, "repeat_k": repeat},
                                  tape_first, tape_warm))
@@ -437,6 +418,9 @@ def evaluate_targets(rows, info):
     ratio = fast and fast.get("repeat_over_tape")
     add(f"fast mode (samples=64) within {TARGETS['fast_vs_tape']:g}× one tape gradient, {info['params']:,} params, warm",
         ratio, f"≤ {TARGETS['fast_vs_tape']:g}×", ratio is not None and ratio <= TARGETS["fast_vs_tape"], fmt_x(ratio))
+    first = fast and fast.get("first_over_tape")
+    add(f"fast mode (samples=64) within {TARGETS['fast_vs_tape']:g}× one tape gradient, first calls",
+        first, f"≤ {TARGETS['fast_vs_tape']:g}×", first is not None and first <= TARGETS["fast_vs_tape"], fmt_x(first))
     projection_only = next((r for r in info["rows"] if r["tool"] == "gradlab fast" and r["samples"] in (0, 1)
                             and "error" not in r), None)
     if projection_only is not None:
@@ -507,7 +491,7 @@ def main(argv=None):
         rows += scalar_case(n, repeat, memory)
     rows += elementwise_case(ELEMENTWISE_SIZE, repeat)
     add_ratios(rows)
-    info = mlp_case(repeat, notes)
+    info = mlp_case(repeat)
     targets = evaluate_targets(rows, info)
 
     console.print(accuracy_table(rows))
