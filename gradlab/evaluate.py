@@ -39,11 +39,12 @@ class Evaluator:
     def along(self, directions, steps):
         """f's flattened output at point + t * direction for each t in steps (all arguments move together)."""
         point = self.point
+        directions = [tf.constant(u, dtype=x.dtype) for x, u in zip(point.values, directions)]
         if point.variables:
             return _along_by_assign(self.f, point, directions, steps)
         out = []
         for t in steps:
-            moved = [x + tf.constant(t * u, dtype=x.dtype) for x, u in zip(point.values, directions)]
+            moved = [x + t * u for x, u in zip(point.values, directions)]
             out.append(tf.reshape(call(self.f, point, moved), [-1]).numpy())
         return np.stack(out)
 
@@ -126,7 +127,7 @@ def _along_by_assign(f, point, directions, steps):
     try:
         for t in steps:
             for var, x, u in zip(point.variables, point.values, directions):
-                var.assign(x + tf.constant(t * u, dtype=x.dtype))
+                var.assign(x + t * u)
             out.append(tf.reshape(call(f, point), [-1]).numpy())
     finally:
         for var, x in zip(point.variables, point.values):
