@@ -8,7 +8,7 @@ from rich.jupyter import JupyterMixin
 from gradlab.errors import GradlabError
 from gradlab.evaluate import Evaluator
 from gradlab.inputs import resolve, variables_point
-from gradlab.judge import judge
+from gradlab.judge import excess, judge
 from gradlab.numeric import check_method, combine, entry_derivatives, exact_moves, to_jacobian
 from gradlab.tape import gradients, none_cause, record
 from gradlab.tolerances import EPS, lowest_precision, relative_step, tolerance
@@ -106,8 +106,9 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
     `rtol`/`atol` override the per-dtype defaults of gradlab.tolerances; `unconnected="zero"` compares a
     None gradient as zeros instead of failing it.
     """
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0:
-        raise GradlabError(f"samples must be a whole number >= 0, got {samples!r}")
+    for name, value in (("samples", samples), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise GradlabError(f"{name} must be a whole number >= 0, got {value!r}")
     _choose("mode", mode, MODES)
     _choose("unconnected", unconnected, UNCONNECTED)
     check_method(method)
@@ -157,7 +158,7 @@ class _Run:
     """One check in progress: the point, the tape, the tolerance and what has been found so far."""
 
     def __init__(self, f, point, y, tape, tol, method, unconnected, rng):
-        self.f, self.point, self.y, self.tape, self.tol = f, point, y, tape, tol
+        self.point, self.y, self.tape, self.tol = point, y, tape, tol
         self.method, self.unconnected, self.rng = method, unconnected, rng
         self.y0 = y.numpy().reshape(-1)
         self.evaluator = Evaluator(f, point, self.y0.size)
@@ -166,7 +167,7 @@ class _Run:
         self.nonfinite = False
 
     def result(self, mode, reports, entries, tape, numeric, projection=None):
-        entries.sort(key=lambda e: (e.ok, -(e.abs_error / e.allowed if e.allowed > 0 else np.inf)))
+        entries.sort(key=lambda e: (e.ok, -excess(e.abs_error, e.allowed)))
         ok = all(r.ok for r in reports) and (projection is None or projection.ok) and not self.nonfinite
         return GradCheck(ok, mode, self.method, self.tol.dtype, self.tol, reports, entries[:WORST_SHOWN], tape,
                          numeric, projection, self.notes, ", ".join(sorted(self.evaluator.how)))
@@ -190,7 +191,7 @@ class _Run:
         value, error = entry_derivatives(self.evaluator, i, np.arange(n), self.y0, self.method)
         numeric = to_jacobian(value, self.y.shape, x.shape)
         error = to_jacobian(error, self.y.shape, x.shape)
-        jacobian, note = self.connect(i, jacobian, numeric, error)
+        jacobian, note = self.connect(jacobian, numeric.shape, numeric, error)
         if jacobian is None:
             return self.missing(i, n, note), [], None, numeric
         verdict = judge(jacobian, numeric, error, self.tol)
@@ -211,7 +212,8 @@ class _Run:
         over = "every entry"
         sampled = sum(len(index) for index in indices)
         total = sum(x.size for x in values)
-        if point.variables and 0 < sampled < total:
+        weighted = bool(point.variables) and 0 < sampled < total
+        if weighted:
             # Each sampled entry of a variable would cost four calls of f, one at a time. Instead the direction
             # weighs the sampled entries up (the rest by sampled/total), so that one projection checks both:
             # a wrong sampled entry is diluted by about 2 * sampled entries, not by all of them.
@@ -222,7 +224,7 @@ class _Run:
                 d *= np.where(mask, 1.0, weight).reshape(d.shape)
             over = f"every entry, the {sampled} sampled ones weighted up"
         projection = self.projection(vjps, directions, v, over)
-        together = bool(point.variables) and projection.ok
+        together = weighted and projection.ok
         reports, entries, tapes, numerics = [], [], [], []
         for i, x in enumerate(values):
             if together:
@@ -280,7 +282,7 @@ class _Run:
         numeric = np.full(n, np.nan)
         numeric[index] = value
         numeric = numeric.reshape(x.shape)
-        vjp, note = self.connect(i, vjp, numeric, np.zeros(x.shape) + np.inf, value, error)
+        vjp, note = self.connect(vjp, x.shape, value, error)
         if vjp is None:
             return self.missing(i, len(index), note, total=n), [], numeric
         tape_sampled = vjp.reshape(-1)[index]
@@ -295,16 +297,15 @@ class _Run:
 
     # shared ----------------------------------------------------------------------------------------------------
 
-    def connect(self, i, tape_value, numeric, error, sampled=None, sampled_error=None):
-        """The tape's value for input i, with None replaced by zeros where unconnected="zero"; and a note."""
+    def connect(self, tape_value, shape, numeric, error):
+        """The tape's value (an array of `shape`), with None replaced by zeros where unconnected="zero"; and a
+        note naming the likely cause, judged from whether the numeric estimates show f moving with the input."""
         if tape_value is not None:
             return tape_value, ""
-        values = numeric if sampled is None else sampled
-        errors = error if sampled_error is None else sampled_error
-        moves = np.any(np.abs(values) > self.tol.allowed(0.0, errors))
+        moves = np.any(np.abs(numeric) > self.tol.allowed(0.0, error))
         cause = f"the tape returned None: {none_cause(bool(moves))}"
         if self.unconnected == "zero":
-            return np.zeros(np.shape(numeric)), cause + "; compared as zeros (unconnected='zero')"
+            return np.zeros(shape), cause + "; compared as zeros (unconnected='zero')"
         return None, cause
 
     def missing(self, i, checked, note, total=None):

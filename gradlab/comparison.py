@@ -88,6 +88,10 @@ def compare(f, *args, tape=None, analytic=None, names=None, method="richardson",
     rows = []
     for i, name in enumerate(numeric.names):
         value, error = numeric.value[i], numeric.error[i]
+        for what, given in (("tape", tape), ("analytic", analytic)):
+            if given is not None and given[i] is not None and np.shape(given[i]) not in ((), np.shape(value)):
+                raise GradlabError(f"{what}[{i}] has shape {np.shape(given[i])}, but d f / d {name} has shape "
+                                   f"{np.shape(value)}; give one value per entry")
         if tape[i] is None:
             rows.append(Row(name, None, _plain(value), _plain(error), None if analytic is None else _plain(analytic[i]),
                             np.inf, np.inf, None, False, "the tape returned None"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradlab._tf import tf
-from gradlab.errors import NotDifferentiableError
+from gradlab.errors import GradlabError, NotDifferentiableError
 
 FLOATS = ("float32", "float64")
 _FIX_DTYPE = "cast it to float32 or float64 (e.g. tf.cast(x, tf.float64))"
@@ -40,15 +40,24 @@ def _check_dtype(position, dtype_name):
     _reject(position, f"of dtype {dtype_name}", "gradlab differentiates float32 and float64 values")
 
 
+def _is_python_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.generic))
+
+
 def _is_python_numbers(value):
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, numbers.Real):
+    """A Python int or float, or a (nested) list or tuple of them: these take the dtype gradlab chooses."""
+    if _is_python_number(value):
         return True
     if isinstance(value, (list, tuple)) and value:
-        array = np.asarray(value)
-        return array.dtype.kind in "if"
+        return all(_is_python_numbers(item) for item in value)
     return False
+
+
+def _as_array(position, value, dtype):
+    try:
+        return np.asarray(value, dtype=dtype)
+    except ValueError:
+        _reject(position, "a list whose rows differ in length", "give every row the same length")
 
 
 def to_tensor(position, value, dtype):
@@ -61,7 +70,7 @@ def to_tensor(position, value, dtype):
     if isinstance(value, bool) or isinstance(value, np.bool_):
         _reject(position, "a bool", "pass a float such as 1.0")
     if _is_python_numbers(value):
-        return tf.constant(np.asarray(value, dtype=dtype))
+        return tf.constant(_as_array(position, value, dtype))
     if isinstance(value, tf.Variable) or isinstance(getattr(value, "value", None), tf.Variable):
         variable = as_tf_variable(position, value)
         _check_dtype(position, variable.dtype.name)
@@ -79,13 +88,25 @@ def default_names(count):
     return [f"x{i}" for i in range(count)] if count > 1 else ["x"]
 
 
+def checked_names(names, count, what="arguments"):
+    """`names` as a list of `count` strings (default x, or x0, x1...), or a GradlabError saying what to pass."""
+    if names is None:
+        return default_names(count)
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise GradlabError(f"names must be a list of strings, one per {what[:-1]}, got {names!r:.60}")
+    if len(names) != count:
+        raise GradlabError(f"names has {len(names)} entries for {count} {what}; give one per {what[:-1]}")
+    return list(names)
+
+
 def make_point(args, names=None, dtype="float64"):
     """The point for `args`, with Python numbers in `dtype`."""
-    if names is not None and len(names) != len(args):
-        raise NotDifferentiableError(f"names has {len(names)} entries for {len(args)} arguments; give one per argument")
+    names = checked_names(names, len(args))
     values = [to_tensor(i + 1, a, dtype) for i, a in enumerate(args)]
     promoted = any(_is_python_numbers(a) for a in args)
-    return Point(values, list(names) if names else default_names(len(args)), [], promoted)
+    return Point(values, names, [], promoted)
 
 
 def as_tf_variable(position, v):
@@ -101,8 +122,8 @@ def as_tf_variable(position, v):
 
 def variables_point(variables, names=None):
     """The point for variables mode: the current value of each tf.Variable (Keras variables are unwrapped)."""
-    if variables is None or not len(variables):
-        raise NotDifferentiableError("variables is empty; pass the variables to check, e.g. model.trainable_variables")
+    if not isinstance(variables, (list, tuple)) or not variables:
+        raise GradlabError("variables must be a non-empty list of variables, e.g. model.trainable_variables")
     given = list(variables)
     unwrapped = [as_tf_variable(i + 1, v) for i, v in enumerate(given)]
     for i, v in enumerate(unwrapped):
@@ -110,7 +131,7 @@ def variables_point(variables, names=None):
     values = [tf.identity(v.read_value()) for v in unwrapped]
     if names is None:
         names = [getattr(v, "path", None) or v.name.split(":")[0] for v in given]
-    return Point(values, list(names), unwrapped, False)
+    return Point(values, checked_names(names, len(given), "variables"), unwrapped, False)
 
 
 def as_output(y):

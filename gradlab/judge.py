@@ -18,9 +18,16 @@ class Judgement:
     @property
     def excess(self):
         """abs_error / allowed (inf where not finite): how far past its threshold each entry is."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(self.allowed > 0, self.abs_error / self.allowed, np.where(self.abs_error > 0, np.inf, 0.0))
-        return np.where(self.finite, ratio, np.inf)
+        return np.where(self.finite, excess(self.abs_error, self.allowed), np.inf)
+
+
+def excess(abs_error, allowed):
+    """abs_error / allowed, how far past its threshold an entry is: inf where either is not finite, and where
+    nothing was allowed but something differs."""
+    abs_error, allowed = np.asarray(abs_error, dtype=np.float64), np.asarray(allowed, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
+    return np.where(np.isfinite(abs_error) & np.isfinite(allowed), ratio, np.inf)
 
 
 def judge(tape, reference, error, tolerance, scale=None):

@@ -64,9 +64,8 @@ def numeric_gradient(f, *args, method="richardson", step=None, names=None):
 
 
 def to_jacobian(rows, output_shape, argument_shape):
-    """(entries, outputs) -> output shape + argument shape; a plain float for scalar-by-scalar."""
-    out = np.moveaxis(rows, 0, -1).reshape(tuple(output_shape) + tuple(argument_shape))
-    return out
+    """(entries, outputs) -> output shape + argument shape (a 0-d array for scalar-by-scalar)."""
+    return np.moveaxis(rows, 0, -1).reshape(tuple(output_shape) + tuple(argument_shape))
 
 
 def steps_for(x, method, step=None):
@@ -94,7 +93,11 @@ def exact_moves(x, method, step=None):
     representable: (x + h) - x, so that x + move is the point f really sees."""
     h = steps_for(x, method, step)
     offsets = [h, h / 2] if method == "forward" else [h, h / 2, -h, -h / 2]
-    return [((x + o) - x).astype(x.dtype) for o in offsets]
+    moves = [((x + o) - x).astype(x.dtype) for o in offsets]
+    if any(np.any(move == 0) for move in moves):
+        raise GradlabError(f"step {step!r} is below the resolution of {x.dtype.name} at these values "
+                           f"(x + step == x); use a larger step")
+    return moves
 
 
 def combine(ys, y0, deltas, method, eps, magnitude=None):

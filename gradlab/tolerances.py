@@ -51,7 +51,13 @@ def tolerance(dtype, rtol=None, atol=None, k=None):
     """The default tolerance for `dtype` ("float32" or "float64") with any of the caller's overrides."""
     base = DEFAULTS[str(dtype)]
     overrides = {name: value for name, value in (("rtol", rtol), ("atol", atol), ("k", k)) if value is not None}
-    return replace(base, **overrides)
+    for name, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value < 0:
+            from gradlab.errors import GradlabError
+
+            raise GradlabError(f"{name} must be a number >= 0 such as 1e-6, got {value!r}")
+    return replace(base, **{name: float(value) for name, value in overrides.items()})
 
 
 def relative_step(dtype, method):
