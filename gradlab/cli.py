@@ -63,9 +63,6 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are raised as UsageError instead of printing usage and exiting."""
 
     def error(self, message):
-        if "required: EXPR" in message:
-            message += ("; a formula that starts with '-' needs a space or parentheses in front, "
-                        "e.g. ' -x**2' or '(-x**2)'")
         raise UsageError(message)
 
 
@@ -106,10 +103,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        if argv[:1] == ["check"] and any(token[:1] == "-" and token[1:2] != "-" and token not in _CHECK_FLAGS
+                                         for token in argv[1:]):
+            raise UsageError(f"{error}; a formula that starts with '-' needs a space or parentheses in front, "
+                             "e.g. ' -x**2' or '(-x**2)'") from None
+        raise
     if args.command is None:
         raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see gradlab --help)")
     return COMMANDS[args.command].run(args, make_console())
+
+
+_CHECK_FLAGS = ("-h",)  # the one short option of check: any other "-..." is likely a formula
 
 
 def _exit_code(code) -> int:

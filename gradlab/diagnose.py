@@ -128,10 +128,9 @@ def why_none(tape, target, sources, names=None):
 def _names(sources, names):
     if names is None:
         return [f"sources[{i}]" if len(sources) > 1 else "source" for i in range(len(sources))]
-    names = [names] if isinstance(names, str) else list(names)
-    if len(names) != len(sources):
-        raise GradlabError(f"names has {len(names)} entries for {len(sources)} sources; give one per source")
-    return names
+    from gradlab.inputs import checked_names
+
+    return checked_names(names, len(sources), "sources")
 
 
 def _is_tensor(value):

@@ -50,8 +50,8 @@ from gradlab.tolerances import EPS, tolerance
 
 __all__ = ["STATES", "Derivative", "FormulaCheck", "check_formula"]
 
-#: The states of a derivative, from best to worst.
-STATES = ("ok", "mismatch", "not differentiable here", "not defined here")
+#: The states of a derivative, from best to worst: a mismatch (the tape is wrong) matters most.
+STATES = ("ok", "not defined here", "not differentiable here", "mismatch")
 METHOD = "richardson"
 
 
@@ -138,22 +138,15 @@ class FormulaCheck(JupyterMixin):
         """The step-size studies as one matplotlib figure, one axes per variable; saved to `path` if given."""
         if not self.studies:
             raise GradlabError("this check has no step-size studies; run check_formula(..., steps=True)")
-        import matplotlib
+        from gradlab.steps import new_figure, save_figure
 
-        if path is not None:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(len(self.studies), 1, figsize=(6.4, 4.2 * len(self.studies)), squeeze=False)
-        for study, ax in zip(self.studies, axes[:, 0]):
+        fig, axes = new_figure(len(self.studies), saving=path is not None)
+        for study, ax in zip(self.studies, axes):
             study.plot(ax=ax)
         fig.suptitle(f"f = {_shorten(self.formula, 60)}")
         fig.tight_layout()
         if path is not None:
-            try:
-                fig.savefig(path, dpi=120, bbox_inches="tight")
-            except (OSError, ValueError) as error:
-                raise GradlabError(f"cannot write the figure to {path}: {error}") from None
+            save_figure(fig, path)
         return fig
 
 
@@ -188,7 +181,8 @@ def check_formula(formula, at, dtype="float64", rtol=None, atol=None, steps=Fals
     for name in formula.variables:
         derivatives.append(_judge(name, formula_text(derivative_formulas[name]), exact[name], tape[name],
                                   estimates[name], value, symbolic_value, tol))
-    studies = _studies(f, formula.variables, point, dtype, exact) if steps else []
+    defined = all(d.state != "not defined here" for d in derivatives)
+    studies = _studies(f, formula.variables, point, dtype, exact) if steps and defined else []
     return FormulaCheck(formula.text, formula_text(sym.expression), list(formula.variables), given, point, dtype,
                         METHOD, tol, value, symbolic_value, derivatives, studies)
 
@@ -310,7 +304,9 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
                           f"point (step {e.one_sided_step:.1e})")
     one_sided = judge(e.forward, e.backward, e.forward_error + e.backward_error, tol,
                       scale=max(abs(e.forward), abs(e.backward)))
-    if not bool(one_sided.ok):
+    opposite = (e.forward * e.backward < 0 and abs(e.forward) > e.forward_error
+                and abs(e.backward) > e.backward_error)  # a cusp: both sides are sure of opposite signs
+    if not bool(one_sided.ok) or opposite:
         return derivative("not differentiable here", f"the one-sided estimates differ (forward "
                           f"{_number(e.forward)}, backward {_number(e.backward)}): f has a kink, jump or pole "
                           f"here or within the step {e.one_sided_step:.1e}")
@@ -320,6 +316,9 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
                 "estimate instead")
         return derivative("ok" if bool(versus_numeric.ok) else "mismatch", note)
     tape_ok, numeric_ok = bool(against_exact.ok), bool(numeric_against_exact.ok)
+    if not math.isfinite(e.value):
+        return derivative("ok" if tape_ok else "mismatch", f"the numeric estimate is not finite (f overflows "
+                          f"within the step {e.step:.1e}); the verdict rests on the tape against the symbolic value")
     if tape_ok and numeric_ok:
         return derivative("ok")
     if tape_ok:

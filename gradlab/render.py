@@ -162,7 +162,11 @@ def line_chart(series, logx=False, logy=False, width=60, height=14, reverse_x=Fa
                 grid[row][col] = markers[label] if grid[row][col] in (" ", markers[label]) else "*"
 
     def tick(value, log):
-        return f"{10.0 ** value:.0e}" if log else f"{value:.3g}"
+        if not log:
+            return f"{value:.3g}"
+        exponent = int(np.floor(value))
+        mantissa = int(round(10.0 ** (value - exponent)))
+        return f"{mantissa}e{exponent:+d}" if mantissa < 10 else f"1e{exponent + 1:+d}"
 
     lines = []
     for r, row in enumerate(grid):

@@ -59,17 +59,11 @@ class StepStudy(JupyterMixin):
                 "best": {m: {"step": s, "error": e} for m, (s, e) in self.best.items()}}
 
     def plot(self, path=None, ax=None):
-        """A matplotlib log-log figure of error against step; saved to `path` if given. Returns the figure."""
-        import matplotlib
-
-        if ax is None and path is not None:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        """A matplotlib log-log figure of error against step (on `ax` if given); saved to `path` if given."""
         if ax is None:
-            fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        else:
-            fig = ax.figure
+            fig, axes = new_figure(1, saving=path is not None)
+            ax = axes[0]
+        fig = ax.figure
         for method, errors in self.errors.items():
             shown = np.where(errors > 0, errors, np.nan)
             ax.loglog(self.steps, shown, marker="o", label=method)
@@ -80,8 +74,31 @@ class StepStudy(JupyterMixin):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         if path is not None:
-            fig.savefig(path, dpi=120, bbox_inches="tight")
+            save_figure(fig, path)
         return fig
+
+
+def new_figure(rows, saving):
+    """A figure with `rows` axes stacked. One that is only saved to a file is made without pyplot, so that
+    no window opens and a notebook's plotting backend stays as it is."""
+    size = (6.4, 4.2 * rows)
+    if saving:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=size)
+        return fig, list(np.atleast_1d(fig.subplots(rows, 1)))
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, 1, figsize=size, squeeze=False)
+    return fig, list(axes[:, 0])
+
+
+def save_figure(fig, path):
+    """Write `fig` to `path`, or a GradlabError that says why it could not be written."""
+    try:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    except (OSError, ValueError) as error:
+        raise GradlabError(f"cannot write the figure to {path}: {error}") from None
 
 
 def step_study(f, x, derivative=None, dtype="float64", steps=DEFAULT_STEPS, name="x"):
@@ -92,12 +109,24 @@ def step_study(f, x, derivative=None, dtype="float64", steps=DEFAULT_STEPS, name
     """
     if dtype not in ("float32", "float64"):
         raise GradlabError(f"dtype must be float32 or float64, got {dtype!r}")
-    steps = np.asarray(steps, dtype=np.float64)
+    try:
+        steps = np.asarray(steps, dtype=np.float64)
+        x = float(x)
+    except (TypeError, ValueError):
+        raise GradlabError("x must be a number and steps a list of positive numbers") from None
     if steps.ndim != 1 or not len(steps) or np.any(~np.isfinite(steps)) or np.any(steps <= 0):
         raise GradlabError("steps must be a non-empty list of positive numbers")
     from gradlab._tf import tf
 
-    point = tf.constant(float(x), dtype=dtype)
+    point = tf.constant(x, dtype=dtype)
+
+    def in_dtype(at):
+        value = tf.convert_to_tensor(f(at))
+        if value.shape.rank != 0:
+            raise GradlabError(f"f returned shape {value.shape}; a step study needs a scalar function of x")
+        return value
+
+    in_dtype(point)
     if derivative is None:
         from gradlab.tape import tape_gradient
 
@@ -105,13 +134,11 @@ def step_study(f, x, derivative=None, dtype="float64", steps=DEFAULT_STEPS, name
     else:
         reference, kind = float(derivative), "analytic"
 
-    def in_dtype(at):
-        return tf.convert_to_tensor(f(at))
-
     estimates, errors = {}, {}
     for method, formula in FORMULAS.items():
         # every value, the step included, in the study's dtype: what a learner's own code would compute
         found = np.array([float(formula(in_dtype, point, tf.constant(h, dtype=dtype))) for h in steps])
         estimates[method] = found
-        errors[method] = np.abs(found - reference)
-    return StepStudy(name, float(x), dtype, reference, kind, steps, estimates, errors)
+        with np.errstate(invalid="ignore", over="ignore"):
+            errors[method] = np.abs(found - reference)
+    return StepStudy(name, x, dtype, reference, kind, steps, estimates, errors)

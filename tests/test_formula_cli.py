@@ -275,3 +275,22 @@ def test_check_json_in_a_real_process(user_env, tmp_path):
     assert run.returncode == 0 and run.stderr == "", run.stderr
     document = json.loads(run.stdout)
     assert document["ok"] is True and document["derivatives"][0]["formula"] == "6*w1 + 2*w2"
+
+
+@pytest.mark.parametrize("text, at, state", [
+    ("abs(x)**0.5", {"x": 0}, "not differentiable here"),  # a cusp: the two sides disagree in sign
+    ("cosh(x)", {"x": 710}, "ok"),  # the numeric estimate overflows; the tape still matches SymPy
+    ("abs(x) + relu(y) - relu(-y)", {"x": 0, "y": 0}, "mismatch"),  # the mismatch is the headline
+])
+def test_states_at_hard_points(text, at, state):
+    assert check_formula(text, at).state == state
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["check", "-x**2", "--at", "x=1"], True),
+    (["check", "x", "--at", "x=1", "--bogus"], False),
+    (["check"], False),
+])
+def test_the_leading_minus_hint_only_where_it_applies(argv, hint, capsys):
+    assert cli.main(argv) == 2
+    assert ("starts with '-'" in capsys.readouterr().err) == hint

@@ -127,3 +127,22 @@ def test_bad_step_is_refused(step):
 def test_bad_method_is_refused():
     with pytest.raises(gradlab.GradlabError, match="choose one of forward, central, richardson"):
         gradlab.numeric_gradient(lambda x: x**2, 1.0, method="spline")
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: gradlab.step_study(tf.sin, "a"), "x must be a number"),
+    (lambda: gradlab.step_study(lambda x: tf.stack([x, x]), 1.0), "scalar function"),
+    (lambda: gradlab.step_study(tf.sin, 1.0, steps=[0.1, -1.0]), "positive"),
+    (lambda: gradlab.step_study(tf.sin, 1.0).plot("/no/such/folder/figure.png"), "cannot write the figure"),
+])
+def test_step_study_bad_input(call, words):
+    with pytest.raises(gradlab.GradlabError, match=words):
+        call()
+
+
+def test_saving_a_figure_leaves_the_plotting_backend_alone(tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    gradlab.step_study(tf.sin, 1.0).plot(tmp_path / "study.png")
+    assert (tmp_path / "study.png").stat().st_size > 0 and matplotlib.get_backend() == before

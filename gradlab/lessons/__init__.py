@@ -117,6 +117,8 @@ LESSONS: dict[int, Lesson] = _discover(Path(__file__).parent)
 
 def get(key: int | str) -> Lesson:
     """The lesson with this number (7, "7" or "07") or slug ("partial-derivatives")."""
+    if isinstance(key, bool) or not isinstance(key, (int, str)):
+        raise LessonNotFoundError(f"a lesson is named by its number or slug, got {key!r}")
     for lesson in LESSONS.values():
         if _matches(lesson, key):
             return lesson
