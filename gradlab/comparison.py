@@ -7,8 +7,9 @@ from rich.jupyter import JupyterMixin
 
 from gradlab.errors import GradlabError
 from gradlab.judge import judge
-from gradlab.numeric import numeric_gradient
-from gradlab.tape import tape_gradient
+from gradlab.inputs import resolve
+from gradlab.numeric import check_method, estimate
+from gradlab.tape import record, tape_gradients
 from gradlab.tolerances import lowest_precision, tolerance
 
 
@@ -80,9 +81,13 @@ def compare(f, *args, tape=None, analytic=None, names=None, method="richardson",
     """
     tape = _values(tape, len(args), "tape")
     analytic = _values(analytic, len(args), "analytic")
-    numeric = numeric_gradient(f, *args, method=method, names=names)
+    check_method(method)
+    if not args:
+        raise GradlabError("compare needs at least one argument of f to differentiate with respect to")
+    point, (y, recorded) = resolve(f, args, names, run=record)  # one call of f gives both sides a start
+    numeric = estimate(f, point, y, method)
     if tape is None:
-        tape = tape_gradient(f, *args, names=names)
+        tape = tape_gradients(point, y, recorded)
     tape_dtypes = [getattr(getattr(t, "dtype", None), "name", "float64") for t in tape if t is not None]
     tol = tolerance(lowest_precision([numeric.dtype, *tape_dtypes]), rtol, atol)
     rows = []

@@ -52,6 +52,11 @@ def numeric_gradient(f, *args, method="richardson", step=None, names=None):
     if not args:
         raise GradlabError("numeric_gradient needs at least one argument to differentiate with respect to")
     point, y0 = resolve(f, args, names)
+    return estimate(f, point, y0, method, step)
+
+
+def estimate(f, point, y0, method="richardson", step=None):
+    """numeric_gradient at a point already resolved, where f's value is y0."""
     evaluator = Evaluator(f, point, int(np.prod(y0.shape)))
     values, errors = [], []
     for i, x in enumerate(point.values):

@@ -12,6 +12,11 @@ def tape_gradient(f, *args, names=None):
     non-scalar outputs). Raises NotDifferentiableError, naming the argument and the likely cause, where the
     tape has no gradient."""
     point, (y, tape) = resolve(f, args, names, run=record)
+    return tape_gradients(point, y, tape)
+
+
+def tape_gradients(point, y, tape):
+    """tape_gradient at a point already recorded: one array per argument, or an error naming a None."""
     grads = gradients(tape, y, point.values)
     for name, g in zip(point.names, grads):
         if g is None:

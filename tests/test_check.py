@@ -275,6 +275,7 @@ def test_fast_mode_on_variables_checks_samples_together_and_catches_a_scaled_gra
     (lambda: gradlab.numeric_gradient(lambda x: x**2, 1.0, step=1e-20), "resolution"),
     (lambda: gradlab.compare(lambda x: x**2, np.ones(3), tape=[np.ones(2)]), "tape\\[0\\] has shape"),
     (lambda: gradlab.compare(lambda x: x**2, 1.0, analytic=[[1.0, 2.0]]), "analytic\\[0\\] has shape"),
+    (lambda: gradlab.compare(lambda: tf.constant(1.0)), "at least one argument"),
 ])
 def test_bad_arguments_raise_gradlab_errors(call, words):
     with pytest.raises(gradlab.GradlabError, match=words):
