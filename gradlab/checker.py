@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 
 import numpy as np
-from rich.jupyter import JupyterMixin
 
 from gradlab.errors import GradlabError
 from gradlab.evaluate import Evaluator
@@ -12,6 +11,7 @@ from gradlab.judge import excess, judge
 from gradlab.numeric import check_method, combine, entry_derivatives, exact_moves, to_jacobian
 from gradlab.tape import gradients, none_cause, record
 from gradlab.tolerances import EPS, lowest_precision, relative_step, tolerance
+from gradlab.render import Result
 
 MODES = ("full", "fast")
 UNCONNECTED = ("error", "zero")
@@ -51,7 +51,7 @@ class InputReport:
 
 
 @dataclass
-class GradCheck(JupyterMixin):
+class GradCheck(Result):
     """The result of gradlab.check: numbers and verdicts; rendering only shows them.
 
     `tape[i]` and `numeric[i]` hold what was compared for input i: in full mode the whole Jacobians (output
@@ -84,11 +84,6 @@ class GradCheck(JupyterMixin):
         from gradlab.render import gradcheck_view
 
         return gradcheck_view(self)
-
-    def __str__(self):
-        from gradlab.render import to_text
-
-        return to_text(self)
 
     def __bool__(self):
         return self.ok
@@ -187,7 +182,7 @@ class _Run:
 
     def full_input(self, i, jacobian):
         x = self.point.values[i]
-        n = int(np.prod(x.shape, dtype=np.int64))
+        n = x.shape.num_elements()
         value, error = entry_derivatives(self.evaluator, i, np.arange(n), self.y0, self.method)
         numeric = to_jacobian(value, self.y.shape, x.shape)
         error = to_jacobian(error, self.y.shape, x.shape)
@@ -267,7 +262,7 @@ class _Run:
 
     def sampled_together(self, i, index, projection):
         x = self.point.values[i]
-        n = int(np.prod(x.shape, dtype=np.int64))
+        n = x.shape.num_elements()
         note = (f"{len(index)} of {n} entries sampled, checked within the projection, where they weigh most "
                 f"(one by one only if it fails)")
         report = InputReport(self.point.names[i], tuple(x.shape), x.dtype.name, len(index), n, projection.ok,
@@ -276,7 +271,7 @@ class _Run:
 
     def sample(self, i, vjp, v, index):
         x = self.point.values[i]
-        n = int(np.prod(x.shape, dtype=np.int64))
+        n = x.shape.num_elements()
         value, error = entry_derivatives(self.evaluator, i, index, self.y0, self.method)
         value, error = value @ v, np.abs(error) @ np.abs(v)
         numeric = np.full(n, np.nan)

@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 
 import numpy as np
-from rich.jupyter import JupyterMixin
 
 from gradlab.errors import GradlabError
 from gradlab.judge import judge
@@ -11,6 +10,7 @@ from gradlab.inputs import resolve
 from gradlab.numeric import check_method, estimate
 from gradlab.tape import record, tape_gradients
 from gradlab.tolerances import lowest_precision, tolerance
+from gradlab.render import Result
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Row:
 
 
 @dataclass
-class Comparison(JupyterMixin):
+class Comparison(Result):
     """Rows of tape vs numeric (vs analytic) derivatives; `a + b` puts two comparisons in one table."""
 
     rows: list
@@ -52,11 +52,6 @@ class Comparison(JupyterMixin):
         from gradlab.render import comparison_view
 
         return comparison_view(self)
-
-    def __str__(self):
-        from gradlab.render import to_text
-
-        return to_text(self)
 
 
 def _plain(value):

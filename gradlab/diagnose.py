@@ -13,10 +13,10 @@ gradient, so the gradients returned are the ones `tape.gradient` gives.
 
 from dataclasses import dataclass
 
-from rich.jupyter import JupyterMixin
 
 from gradlab._tf import tf
 from gradlab.errors import GradlabError
+from gradlab.render import Result
 
 #: Why a gradient is None, by kind: (the reason, how to fix it). "{name}" and "{what}" are filled in.
 CAUSES = {
@@ -61,7 +61,7 @@ class Finding:
 
 
 @dataclass
-class Diagnosis(JupyterMixin):
+class Diagnosis(Result):
     """The findings, one per source; `.gradients` is what tape.gradient(target, sources) returns."""
 
     findings: list
@@ -78,11 +78,6 @@ class Diagnosis(JupyterMixin):
         from gradlab.render import diagnosis_view
 
         return diagnosis_view(self)
-
-    def __str__(self):
-        from gradlab.render import to_text
-
-        return to_text(self)
 
 
 def why_none(tape, target, sources, names=None):

@@ -50,7 +50,7 @@ class Evaluator:
 
     def _vectorized(self, i, index, delta):
         x = self.point.values[i]
-        n = int(np.prod(x.shape, dtype=np.int64))
+        n = x.shape.num_elements()
         rows = len(index)
         chunk = int(min(rows, max(1, CHUNK_ELEMENTS // max(n, self.output_size, 1))))
         padded = -(-rows // chunk) * chunk

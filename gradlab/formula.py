@@ -42,11 +42,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from rich.jupyter import JupyterMixin
 
 from gradlab.errors import GradlabError
 from gradlab.expr import CONSTANTS, Formula, parse
 from gradlab.tolerances import EPS, tolerance
+from gradlab.render import Result
 
 __all__ = ["STATES", "Derivative", "FormulaCheck", "check_formula"]
 
@@ -84,7 +84,7 @@ class Derivative:
 
 
 @dataclass
-class FormulaCheck(JupyterMixin):
+class FormulaCheck(Result):
     """The result of check_formula: numbers and states; the views (terminal, Jupyter, JSON) only show them."""
 
     formula: str
@@ -113,11 +113,6 @@ class FormulaCheck(JupyterMixin):
 
     def __rich__(self):
         return formula_view(self)
-
-    def __str__(self):
-        from gradlab.render import to_text
-
-        return to_text(self)
 
     def to_json(self):
         from gradlab.export import plain

@@ -8,7 +8,7 @@ use it (the `ones` that seeds dy = 1). Control dependencies are not drawn: only 
 
 from dataclasses import dataclass
 
-from rich.jupyter import JupyterMixin
+from gradlab.render import Result
 from rich.text import Text
 from rich.tree import Tree
 
@@ -34,7 +34,7 @@ class Op:
 
 
 @dataclass
-class OpGraph(JupyterMixin):
+class OpGraph(Result):
     """The ops of a traced graph in creation order, each in one of PARTS; a rich Tree, or a picture."""
 
     title: str
@@ -94,11 +94,6 @@ class OpGraph(JupyterMixin):
                 reads = f" ← {', '.join(op.inputs)}" if op.inputs else ""
                 branch.add(Text.assemble((op.name, "cyan"), f"  {op.type}", (reads, "dim")))
         return tree
-
-    def __str__(self):
-        from gradlab.render import to_text
-
-        return to_text(self)
 
     def plot(self, ax=None, width=9.0, height=4.5):
         """A layered drawing: one column per depth, arrows along data edges, one colour per part.

@@ -12,16 +12,16 @@ practice (see tests/test_numeric.py).
 from dataclasses import dataclass
 
 import numpy as np
-from rich.jupyter import JupyterMixin
 
 from gradlab.errors import GradlabError
 from gradlab.evaluate import Evaluator
 from gradlab.inputs import resolve
 from gradlab.tolerances import EPS, METHODS, ROUNDOFF_FACTORS, ROUNDOFF_ULPS, lowest_precision, relative_step
+from gradlab.render import Result
 
 
 @dataclass
-class NumericGradient(JupyterMixin):
+class NumericGradient(Result):
     """Finite-difference derivatives of f: `.value[i]` and `.error[i]` have shape output shape + shape of argument i."""
 
     value: list
@@ -57,10 +57,10 @@ def numeric_gradient(f, *args, method="richardson", step=None, names=None):
 
 def estimate(f, point, y0, method="richardson", step=None):
     """numeric_gradient at a point already resolved, where f's value is y0."""
-    evaluator = Evaluator(f, point, int(np.prod(y0.shape)))
+    evaluator = Evaluator(f, point, y0.shape.num_elements())
     values, errors = [], []
     for i, x in enumerate(point.values):
-        index = np.arange(int(np.prod(x.shape, dtype=np.int64)))
+        index = np.arange(x.shape.num_elements())
         value, error = entry_derivatives(evaluator, i, index, y0.numpy().reshape(-1), method, step)
         values.append(to_jacobian(value, y0.shape, x.shape))
         errors.append(to_jacobian(error, y0.shape, x.shape))

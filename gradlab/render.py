@@ -5,9 +5,17 @@ import io
 import numpy as np
 from rich import box
 from rich.console import Console, Group
+from rich.jupyter import JupyterMixin
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
+
+class Result(JupyterMixin):
+    """A result that shows itself: a rich view in a terminal, HTML in Jupyter, plain text through str()."""
+
+    def __str__(self):
+        return to_text(self)
+
 
 PASS, FAIL = Text("✓ ok", style="bold green"), Text("✗ FAIL", style="bold red")
 

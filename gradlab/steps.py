@@ -7,10 +7,10 @@ Large steps suffer truncation error (the Taylor terms the formula ignores), tiny
 from dataclasses import dataclass
 
 import numpy as np
-from rich.jupyter import JupyterMixin
 
 from gradlab.errors import GradlabError
 from gradlab.inputs import resolve
+from gradlab.render import Result
 
 #: The steps a study tries by default: 1e-1 down to 1e-15.
 DEFAULT_STEPS = tuple(10.0 ** -k for k in range(1, 16))
@@ -24,7 +24,7 @@ FORMULAS = {
 
 
 @dataclass
-class StepStudy(JupyterMixin):
+class StepStudy(Result):
     """|estimate - reference| for each method and step; `best[method]` = (step, error) at the bottom of its V."""
 
     name: str
