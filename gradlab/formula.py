@@ -381,12 +381,10 @@ def _formula_line(label, text, style=""):
 
 def formula_view(result):
     """The check as rich renderables: the formulas, then one row per variable, then the notes."""
-    from rich import box
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    from gradlab.render import error, number
+    from gradlab.render import compact_table, error, number
 
     names = ", ".join(result.variables)
     worst = [d.variable for d in result.derivatives if d.state == result.state]
@@ -404,8 +402,7 @@ def formula_view(result):
                       f"{_number(result.symbolic_value)} (symbolic)"))
     for d in result.derivatives:
         parts.append(_formula_line(f"∂f/∂{d.variable} = ", d.formula))
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False,
-                  title=f"symbolic, tape and finite differences ({result.method}, {result.dtype})")
+    table = compact_table(title=f"symbolic, tape and finite differences ({result.method}, {result.dtype})")
     table.add_column("name", overflow="fold")
     for heading in ("symbolic", "tape", "numeric", "± est.", "Δtape", "Δnum"):
         table.add_column(heading, justify="right", no_wrap=True)
