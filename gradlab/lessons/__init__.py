@@ -51,9 +51,10 @@ class Lesson:
 
     def cells(self) -> list[Cell]:
         """A markdown heading cell made from the docstring, then the file's own cells."""
-        intro = _escape_markdown(_docstring(self.source()).split("\n\n", 1)[1].strip())
+        source = self.source()
+        intro = _escape_markdown(_docstring(source).split("\n\n", 1)[1].strip())
         heading = _escape_markdown(self.heading)
-        return [Cell("markdown", f"# {heading}\n\n{intro}"), *parse_cells(self.source())]
+        return [Cell("markdown", f"# {heading}\n\n{intro}"), *parse_cells(source)]
 
 
 def parse_cells(text: str) -> list[Cell]:
