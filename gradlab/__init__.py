@@ -9,14 +9,14 @@ from gradlab.errors import GradlabError, LessonNotFoundError, NotDifferentiableE
 __version__ = "0.1.0"
 
 _LAZY = {
-    "tape_gradient": "gradlab.tape",
-    "numeric_gradient": "gradlab.numeric",
-    "NumericGradient": "gradlab.numeric",
-    "compare": "gradlab.comparison",
-    "Comparison": "gradlab.comparison",
-    "check": "gradlab.checker",
-    "assert_gradients_close": "gradlab.checker",
-    "GradCheck": "gradlab.checker",
+    "tape_gradient": "gradlab.engine.tape",
+    "numeric_gradient": "gradlab.engine.numeric",
+    "NumericGradient": "gradlab.engine.numeric",
+    "compare": "gradlab.engine.comparison",
+    "Comparison": "gradlab.engine.comparison",
+    "check": "gradlab.engine.check",
+    "assert_gradients_close": "gradlab.engine.check",
+    "GradCheck": "gradlab.engine.check",
     "step_study": "gradlab.steps",
     "StepStudy": "gradlab.steps",
     "check_formula": "gradlab.formula",

@@ -123,7 +123,7 @@ def why_none(tape, target, sources, names=None):
 def _names(sources, names):
     if names is None:
         return [f"sources[{i}]" if len(sources) > 1 else "source" for i in range(len(sources))]
-    from gradlab.inputs import checked_names
+    from gradlab.engine.inputs import checked_names
 
     return checked_names(names, len(sources), "sources")
 

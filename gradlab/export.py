@@ -49,9 +49,9 @@ def numeric_json(result):
 
 def to_json(result):
     """The JSON view of any gradlab result (or None for a value that is not one)."""
-    from gradlab.checker import GradCheck
-    from gradlab.comparison import Comparison
-    from gradlab.numeric import NumericGradient
+    from gradlab.engine.check import GradCheck
+    from gradlab.engine.comparison import Comparison
+    from gradlab.engine.numeric import NumericGradient
 
     views = {Comparison: comparison_json, GradCheck: gradcheck_json, NumericGradient: numeric_json}
     for kind, view in views.items():

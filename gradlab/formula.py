@@ -11,8 +11,8 @@ backward) estimates, the errors between them and one of four states:
                                finite-difference step of) the point
     "not defined here"         f itself is not finite at the point (in the dtype evaluated)
 
-They are decided in reverse order, each comparison by gradlab.judge.judge under the dtype's tolerance
-(gradlab.tolerances): forward against backward with the sum of their estimated errors; then the tape against
+They are decided in reverse order, each comparison by gradlab.engine.judge.judge under the dtype's tolerance
+(gradlab.engine.tolerances): forward against backward with the sum of their estimated errors; then the tape against
 the symbolic value with no error term, and the Richardson estimate against it with its estimated error. Where
 the symbolic value is not finite but the one-sided estimates agree, the tape is judged against the numeric
 estimate instead (the note says so).
@@ -45,7 +45,7 @@ import numpy as np
 
 from gradlab.errors import GradlabError
 from gradlab.expr import CONSTANTS, Formula, parse
-from gradlab.tolerances import EPS, tolerance
+from gradlab.engine.tolerances import EPS, tolerance
 from gradlab.render import Result
 
 __all__ = ["STATES", "Derivative", "FormulaCheck", "check_formula"]
@@ -238,9 +238,9 @@ class _Estimate:
 
 def _estimates(f, names, point, dtype, y0):
     """For each variable: the Richardson estimate and the one-sided (forward, backward) estimates with their
-    errors, computed by gradlab.numeric's moves and formulas from one batched evaluation of f."""
+    errors, computed by gradlab.engine.numeric's moves and formulas from one batched evaluation of f."""
     from gradlab._tf import tf
-    from gradlab.numeric import combine, exact_moves, steps_for
+    from gradlab.engine.numeric import combine, exact_moves, steps_for
 
     base = np.array([point[name] for name in names], dtype=dtype)
     plan = []
@@ -271,8 +271,8 @@ def _estimates(f, names, point, dtype, y0):
 
 
 def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
-    """The state of one derivative, from the judge of gradlab.judge under the dtype's tolerance."""
-    from gradlab.judge import judge
+    """The state of one derivative, from the judge of gradlab.engine.judge under the dtype's tolerance."""
+    from gradlab.engine.judge import judge
 
     e = estimate
     against_exact = judge(tape, exact, 0.0, tol)

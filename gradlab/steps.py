@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradlab.errors import GradlabError
-from gradlab.inputs import resolve
+from gradlab.engine.inputs import resolve
 from gradlab.render import Result
 
 #: The steps a study tries by default: 1e-1 down to 1e-15.
@@ -128,7 +128,7 @@ def step_study(f, x, derivative=None, dtype="float64", steps=DEFAULT_STEPS, name
 
     in_dtype(point)
     if derivative is None:
-        from gradlab.tape import tape_gradient
+        from gradlab.engine.tape import tape_gradient
 
         reference, kind = float(tape_gradient(f, point)[0]), "tape"
     else:

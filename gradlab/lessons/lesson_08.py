@@ -110,7 +110,7 @@ print(f"in float32, 1 + h == 1 from h = {max(lost):.0e} down")
 
 # %% [markdown]
 # This is why gradlab picks its step from the dtype and the method (`eps**(1/2)`, `eps**(1/3)` or
-# `eps**(1/5)`, times the size of `x`; see `gradlab.tolerances`), and why a float32 verdict allows
+# `eps**(1/5)`, times the size of `x`; see `gradlab.engine.tolerances`), and why a float32 verdict allows
 # more error than a float64 one.
 #
 # ## What gradlab's defaults give

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradlab.errors import GradlabError
-from gradlab.judge import judge
-from gradlab.inputs import resolve
-from gradlab.numeric import check_method, estimate
-from gradlab.tape import record, tape_gradients
-from gradlab.tolerances import lowest_precision, tolerance
+from gradlab.engine.judge import judge
+from gradlab.engine.inputs import resolve
+from gradlab.engine.numeric import check_method, estimate
+from gradlab.engine.tape import record, tape_gradients
+from gradlab.engine.tolerances import lowest_precision, tolerance
 from gradlab.render import Result
 
 

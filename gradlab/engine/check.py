@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradlab.errors import GradlabError
-from gradlab.evaluate import Evaluator
-from gradlab.inputs import resolve, variables_point
-from gradlab.judge import excess, judge
-from gradlab.numeric import check_method, combine, entry_derivatives, exact_moves, to_jacobian
-from gradlab.tape import gradients, none_cause, record
-from gradlab.tolerances import EPS, lowest_precision, relative_step, tolerance
+from gradlab.engine.evaluate import Evaluator
+from gradlab.engine.inputs import resolve, variables_point
+from gradlab.engine.judge import excess, judge
+from gradlab.engine.numeric import check_method, combine, entry_derivatives, exact_moves, to_jacobian
+from gradlab.engine.tape import gradients, none_cause, record
+from gradlab.engine.tolerances import EPS, lowest_precision, relative_step, tolerance
 from gradlab.render import Result
 
 MODES = ("full", "fast")
@@ -98,7 +98,7 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
     entries of each input (for variables, weighed up inside the projection and checked one by one only if
     it fails). With `variables=[...]`, f takes no arguments and the gradient is taken with respect to those
     tf.Variables (or Keras variables), which are restored bit for bit afterwards, also when f raises.
-    `rtol`/`atol` override the per-dtype defaults of gradlab.tolerances; `unconnected="zero"` compares a
+    `rtol`/`atol` override the per-dtype defaults of gradlab.engine.tolerances; `unconnected="zero"` compares a
     None gradient as zeros instead of failing it.
     """
     for name, value in (("samples", samples), ("seed", seed)):

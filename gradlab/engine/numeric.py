@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradlab.errors import GradlabError
-from gradlab.evaluate import Evaluator
-from gradlab.inputs import resolve
-from gradlab.tolerances import EPS, METHODS, ROUNDOFF_FACTORS, ROUNDOFF_ULPS, lowest_precision, relative_step
+from gradlab.engine.evaluate import Evaluator
+from gradlab.engine.inputs import resolve
+from gradlab.engine.tolerances import EPS, METHODS, ROUNDOFF_FACTORS, ROUNDOFF_ULPS, lowest_precision, relative_step
 from gradlab.render import Result
 
 
@@ -46,7 +46,7 @@ def numeric_gradient(f, *args, method="richardson", step=None, names=None):
     """Finite-difference derivatives of f at args, one array per argument, with estimated errors.
 
     `step` (optional) is an absolute step for every entry; by default each entry gets
-    eps ** exponent * max(1, |x|) for its dtype and the method (see gradlab.tolerances).
+    eps ** exponent * max(1, |x|) for its dtype and the method (see gradlab.engine.tolerances).
     """
     check_method(method)
     if not args:

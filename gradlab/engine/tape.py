@@ -4,7 +4,7 @@ import numpy as np
 
 from gradlab._tf import tf
 from gradlab.errors import NotDifferentiableError
-from gradlab.inputs import call, resolve
+from gradlab.engine.inputs import call, resolve
 
 
 def tape_gradient(f, *args, names=None):

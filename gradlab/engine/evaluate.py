@@ -3,7 +3,7 @@
 import numpy as np
 
 from gradlab._tf import tf
-from gradlab.inputs import call
+from gradlab.engine.inputs import call
 
 #: Elements (rows x max(argument size, output size)) evaluated in one chunk: bounds peak memory as n grows.
 CHUNK_ELEMENTS = 1 << 22
