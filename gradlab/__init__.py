@@ -4,7 +4,8 @@ The public names are loaded on first use, so `import gradlab` (and `gradlab --he
 TensorFlow; only the work that needs it does.
 """
 
-from gradlab.errors import GradlabError, LessonNotFoundError, NotDifferentiableError
+from gradlab.errors import (GradlabError, LessonNotFoundError, NotDeterministicError, NotDifferentiableError,
+                            TooExpensiveError)
 
 __version__ = "0.1.0"
 
@@ -28,7 +29,8 @@ _LAZY = {
     "OpGraph": "gradlab.graph",
 }
 
-__all__ = sorted([*_LAZY, "GradlabError", "LessonNotFoundError", "NotDifferentiableError", "__version__"])
+__all__ = sorted([*_LAZY, "GradlabError", "LessonNotFoundError", "NotDeterministicError", "NotDifferentiableError",
+                  "TooExpensiveError", "__version__"])
 
 
 def __getattr__(name):

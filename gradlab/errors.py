@@ -11,3 +11,11 @@ class NotDifferentiableError(GradlabError):
 
 class LessonNotFoundError(GradlabError):
     """A lesson number or name that is not in the registry."""
+
+
+class NotDeterministicError(GradlabError):
+    """f gave different values in two calls at the same point (dropout, tf.random, training=True...)."""
+
+
+class TooExpensiveError(GradlabError):
+    """A check whose estimated memory or number of evaluations is past its limits; the message gives both."""

@@ -34,11 +34,12 @@ def comparison_json(comparison):
 def gradcheck_json(result):
     tol = result.tolerance
     return {
-        "kind": "check", "ok": result.ok, "mode": result.mode, "method": result.method, "dtype": result.dtype,
+        "kind": "check", "ok": result.ok, "state": result.state, "mode": result.mode, "method": result.method, "dtype": result.dtype,
         "tolerance": {"rtol": tol.rtol, "atol": tol.atol, "k": tol.k},
         "max_abs_error": plain(result.max_abs_error), "max_rel_error": plain(result.max_rel_error),
         "inputs": plain(result.inputs), "worst": plain(result.worst), "projection": plain(result.projection),
-        "notes": list(result.notes), "evaluation": result.evaluation,
+        "kinks": result.kinks, "inconclusive": result.inconclusive, "reference": result.reference,
+        "evaluations": result.evaluations, "notes": list(result.notes), "evaluation": result.evaluation,
     }
 
 

@@ -4,18 +4,20 @@ For each variable the result holds the symbolic derivative (its formula and its 
 gradient, the Richardson finite-difference estimate with its estimated error, the one-sided (forward and
 backward) estimates, the errors between them and one of four states:
 
-    "ok"                       tape and numeric agree with the symbolic value within the tolerance
+    "ok"                       tape and numeric agree with the symbolic value within the tolerance (or
+                               the tape does and the numeric estimate is too coarse to tell)
     "mismatch"                 they do not
-    "not differentiable here"  f is finite, but the forward and backward estimates disagree or one of them is
-                               not finite: a kink, a jump, a pole or the edge of f's domain at (or within a
-                               finite-difference step of) the point
+    "not differentiable here"  f is finite, but the forward and backward estimates disagree, or are not
+                               finite, down to the smallest useful step: a kink, a jump, a pole or the edge
+                               of f's domain at (or within that step of) the point
     "not defined here"         f itself is not finite at the point (in the dtype evaluated)
 
-They are decided in reverse order, each comparison by gradlab.engine.judge.judge under the dtype's tolerance
-(gradlab.engine.tolerances): forward against backward with the sum of their estimated errors; then the tape against
-the symbolic value with no error term, and the Richardson estimate against it with its estimated error. Where
-the symbolic value is not finite but the one-sided estimates agree, the tape is judged against the numeric
-estimate instead (the note says so).
+The numeric estimate comes from the checker's step ladder (gradlab.engine.ladder): the step shrinks until the
+stencil is smooth and settled, and the ladder's state decides "not differentiable here" the way gradlab.check
+decides a kink, so the command line and the checker agree. Then the tape is judged against the symbolic value
+with no error term, and the Richardson estimate against it with its estimated error, each by
+gradlab.engine.judge.judge under the dtype's tolerance (gradlab.engine.tolerances). Where the symbolic value
+is not finite, the tape is judged against the numeric estimate instead (the note says so).
 
 JSON (`FormulaCheck.to_json()`; numbers are numbers, null where not finite; `gradlab check EXPR --json` prints
 it with "schema_version" first):
@@ -45,7 +47,7 @@ import numpy as np
 
 from gradlab.errors import GradlabError
 from gradlab.expr import CONSTANTS, Formula, parse
-from gradlab.engine.tolerances import EPS, tolerance
+from gradlab.engine.tolerances import EPS, STATES as STATES_OF_LADDER, tolerance
 from gradlab.render import Result
 
 __all__ = ["STATES", "Derivative", "FormulaCheck", "check_formula"]
@@ -170,7 +172,7 @@ def check_formula(formula, at, dtype="float64", rtol=None, atol=None, steps=Fals
 
     f = formula.tensorflow()
     value, tape = _tape(f, formula.variables, point, dtype)
-    estimates = _estimates(f, formula.variables, point, dtype, value)
+    estimates = _estimates(f, formula.variables, point, dtype, value, tape, tol)
 
     derivatives = []
     for name in formula.variables:
@@ -234,44 +236,39 @@ class _Estimate:
     backward_error: float
     step: float
     one_sided_step: float
+    state: str  # the ladder's state of the tape against this estimate (gradlab.engine.ladder)
 
 
-def _estimates(f, names, point, dtype, y0):
-    """For each variable: the Richardson estimate and the one-sided (forward, backward) estimates with their
-    errors, computed by gradlab.engine.numeric's moves and formulas from one batched evaluation of f."""
+def _estimates(f, names, point, dtype, y0, tape, tol):
+    """For each variable: the Richardson estimate on gradlab's step ladder, judged against the tape, with the
+    one-sided (forward and backward) estimates of the step it settled at. Each rung is one batched call of f."""
     from gradlab._tf import tf
-    from gradlab.engine.numeric import combine, exact_moves, steps_for
+    from gradlab.engine.ladder import ladder
+    from gradlab.engine.numeric import steps_for
 
     base = np.array([point[name] for name in names], dtype=dtype)
-    plan = []
-    for i in range(len(names)):
+    out = {}
+    for i, name in enumerate(names):
+        def evaluate(which, moves, i=i):
+            rows = np.repeat(base[None, :], len(moves), axis=0)
+            rows[:, i] = base[i] + np.concatenate(moves)
+            with np.errstate(all="ignore"):
+                ys = f(*(tf.constant(rows[:, j]) for j in range(len(names)))).numpy()
+            return np.broadcast_to(np.asarray(ys, dtype=np.float64), (len(rows),)).reshape(len(moves), 1, 1)
+
         x = base[i:i + 1]
-        one_sided = float(steps_for(x, "forward")[0])
-        moves = exact_moves(x, METHOD) + exact_moves(x, "central", step=one_sided)
-        plan.append((moves, float(steps_for(x, METHOD)[0]), one_sided))
-    rows = np.repeat(base[None, :], sum(len(moves) for moves, _, _ in plan), axis=0)
-    r = 0
-    for i, (moves, _, _) in enumerate(plan):
-        for move in moves:
-            rows[r, i] = (base[i:i + 1] + move)[0]
-            r += 1
-    with np.errstate(all="ignore"):
-        ys = f(*(tf.constant(rows[:, j]) for j in range(len(names)))).numpy().astype(np.float64)
-    eps, y0 = EPS[dtype], np.array([y0])
-    out, r = {}, 0
-    for name, (moves, step, one_sided) in zip(names, plan):
-        level = ys[r:r + len(moves)].reshape(len(moves), 1, 1)
-        r += len(moves)
-        value, error = combine(level[:4], y0, moves[:4], METHOD, eps)
-        forward, forward_error = combine(level[4:6], y0, moves[4:6], "forward", eps)
-        backward, backward_error = combine(level[6:8], y0, moves[6:8], "forward", eps)
-        out[name] = _Estimate(*(float(a[0, 0]) for a in (value, error, forward, forward_error, backward,
-                                                          backward_error)), step, one_sided)
+        o = ladder(evaluate, x, steps_for(x, METHOD), np.array([y0]), METHOD, EPS[dtype], tol,
+                   tape=np.array([[tape[name]]]))
+        step = float(o.step[0, 0])
+        out[name] = _Estimate(*(float(a[0, 0]) for a in (o.value, o.error, o.forward, o.one_sided_error,
+                                                          o.backward, o.one_sided_error)), step, step,
+                              STATES_OF_LADDER[int(o.state[0, 0])])
     return out
 
 
 def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
-    """The state of one derivative, from the judge of gradlab.engine.judge under the dtype's tolerance."""
+    """The state of one derivative, from the ladder's state and the judge of gradlab.engine.judge under the
+    dtype's tolerance."""
     from gradlab.engine.judge import judge
 
     e = estimate
@@ -290,35 +287,33 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
         where = f"in {tol.dtype}" if not math.isfinite(value) else "symbolically"
         return derivative("not defined here", f"f is {_number(shown)} here {where}: the point is outside f's "
                           "domain or f overflows")
+    tape_ok, numeric_ok = bool(against_exact.ok), bool(numeric_against_exact.ok)
+    if not math.isfinite(e.value) and tape_ok:
+        return derivative("ok", f"the numeric estimate is not finite (f overflows within the step {e.step:.1e}); "
+                          "the verdict rests on the tape against the symbolic value")
     sides = {"forward": e.forward, "backward": e.backward}
     broken = [side for side, v in sides.items() if not math.isfinite(v)]
-    if broken:
+    if e.state in ("kink", "inconclusive") and broken and not math.isfinite(e.value):
         which = "the forward and backward differences are" if len(broken) == 2 else f"the {broken[0]} difference is"
         where = "either side" if len(broken) == 2 else "one side"
         return derivative("not differentiable here", f"{which} not finite: f is not defined on {where} of this "
-                          f"point (step {e.one_sided_step:.1e})")
-    one_sided = judge(e.forward, e.backward, e.forward_error + e.backward_error, tol,
-                      scale=max(abs(e.forward), abs(e.backward)))
-    opposite = (e.forward * e.backward < 0 and abs(e.forward) > e.forward_error
-                and abs(e.backward) > e.backward_error)  # a cusp: both sides are sure of opposite signs
-    if not bool(one_sided.ok) or opposite:
+                          f"point (down to the step {e.one_sided_step:.1e})")
+    if e.state == "kink":
         return derivative("not differentiable here", f"the one-sided estimates differ (forward "
-                          f"{_number(e.forward)}, backward {_number(e.backward)}): f has a kink, jump or pole "
-                          f"here or within the step {e.one_sided_step:.1e}")
+                          f"{_number(e.forward)}, backward {_number(e.backward)}) down to the step "
+                          f"{e.one_sided_step:.1e}: f has a kink, jump or pole here or within that step")
     if not math.isfinite(exact):
-        versus_numeric = judge(tape, e.value, e.error, tol)
         note = (f"the symbolic derivative is {_number(exact)} here; the tape is compared with the numeric "
                 "estimate instead")
-        return derivative("ok" if bool(versus_numeric.ok) else "mismatch", note)
-    tape_ok, numeric_ok = bool(against_exact.ok), bool(numeric_against_exact.ok)
-    if not math.isfinite(e.value):
-        return derivative("ok" if tape_ok else "mismatch", f"the numeric estimate is not finite (f overflows "
-                          f"within the step {e.step:.1e}); the verdict rests on the tape against the symbolic value")
-    if tape_ok and numeric_ok:
-        return derivative("ok")
+        return derivative("mismatch" if e.state == "fail" else "ok", note)
+    if tape_ok and (numeric_ok or e.state == "inconclusive"):
+        note = "" if numeric_ok else (f"the numeric estimate is too coarse to confirm it (its error "
+                                      f"{e.error:.1e} is larger than the tolerance); the tape agrees with the "
+                                      f"symbolic value")
+        return derivative("ok", note)
     if tape_ok:
         note = (f"the tape agrees with the symbolic value, but the numeric estimate does not (by more than its "
-                f"estimated error): f changes too fast within the step {e.step:.1e} (a pole or kink nearby?)")
+                f"estimated error, down to the step {e.step:.1e}): f changes too fast for finite differences here")
     elif numeric_ok:
         note = "the tape differs from the symbolic value (the numeric estimate agrees with it)"
     else:

@@ -18,6 +18,9 @@ class Result(JupyterMixin):
 
 
 PASS, FAIL = Text("✓ ok", style="bold green"), Text("✗ FAIL", style="bold red")
+#: How each state of a compared value (gradlab.engine.tolerances.STATES) is shown.
+STATE_LABELS = {"ok": PASS, "fail": FAIL, "kink": Text("~ kink", style="bold yellow"),
+                "inconclusive": Text("? inconclusive", style="bold yellow")}
 
 
 def compact_table(**options):
@@ -93,9 +96,12 @@ def comparison_view(comparison):
 
 
 def gradcheck_view(result):
+    said = {"ok": "gradients match", "fail": "gradients differ",
+            "inconclusive": "nothing could be judged (not a failure)"}[result.state]
+    reference = f", numeric side in {result.reference}" if result.reference != result.dtype else ""
     headline = Text.assemble(
-        verdict(result.ok), "  gradients ", "match" if result.ok else "differ",
-        f"  ({result.mode} mode, {result.method}, verdict in {result.dtype})")
+        STATE_LABELS[result.state], f"  {said}", f"  ({result.mode} mode, {result.method}, verdict in "
+        f"{result.dtype}{reference})")
     parts = [headline, Text(f"pass when {result.tolerance.describe()}", style="dim")]
     inputs = compact_table()
     for heading in ("input", "shape", "dtype", "checked", "max abs err", "max rel err", "verdict"):
@@ -110,14 +116,14 @@ def gradcheck_view(result):
         parts.append(Text.assemble(
             f"{p.input}: tape ", number(p.tape, 10), ", numeric ", number(p.numeric, 10),
             f" ± {error(p.numeric_error)}, |difference| {error(p.abs_error)} (allowed {error(p.allowed)}) ",
-            verdict(p.ok)))
+            STATE_LABELS[p.state]))
     if result.worst:
         worst = compact_table(title="worst entries")
         for heading in ("entry", "tape", "numeric", "abs err", "rel err", "± est.", "allowed", "verdict"):
             worst.add_column(heading, justify="left" if heading in ("entry", "verdict") else "right", no_wrap=True)
         for e in result.worst:
             worst.add_row(entry_name(e), number(e.tape, 6), number(e.numeric, 6), error(e.abs_error),
-                          error(e.rel_error), error(e.numeric_error), error(e.allowed), verdict(e.ok))
+                          error(e.rel_error), error(e.numeric_error), error(e.allowed), STATE_LABELS[e.state])
         parts.append(worst)
     for note in result.notes:
         parts.append(Text(note, style="yellow"))

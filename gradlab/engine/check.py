@@ -1,28 +1,40 @@
-"""check: is a TensorFlow function's gradient right? The tape against Richardson finite differences, entry by entry."""
+"""check: is a TensorFlow function's gradient right? The tape against finite differences, entry by entry.
 
-from dataclasses import dataclass, field
+Each compared value ends in one of four states (gradlab.engine.ladder): ok, kink (not differentiable within
+the step, the tape between the one-sided estimates), inconclusive (the estimate is too coarse to tell) and
+fail. A check is ok when nothing fails and something could be judged.
+"""
+
+import time
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from gradlab.errors import GradlabError
 from gradlab.engine.evaluate import Evaluator
-from gradlab.engine.inputs import resolve, variables_point
+from gradlab.engine.inputs import Point, call, resolve, variables_point
 from gradlab.engine.judge import excess, judge
-from gradlab.engine.numeric import check_method, combine, entry_derivatives, exact_moves, to_jacobian
+from gradlab.engine.ladder import FAIL, OK, column_ladder, ladder, projected_ladder
+from gradlab.engine.numeric import check_method, to_jacobian
+from gradlab.engine.restore import claimed, restoring
 from gradlab.engine.tape import gradients, none_cause, record
-from gradlab.engine.tolerances import EPS, lowest_precision, relative_step, tolerance
+from gradlab.engine.tolerances import (BYTES_PER_JACOBIAN_ENTRY, EPS, MAX_EVALUATIONS, MAX_MEMORY, MAX_SECONDS,
+                                       NONDET_ULPS, STATES, lowest_precision, relative_step, tolerance)
+from gradlab.errors import GradlabError, NotDeterministicError, TooExpensiveError
 from gradlab.render import Result
 
 MODES = ("full", "fast")
 UNCONNECTED = ("error", "zero")
+REFERENCES = (None, "float64")
 #: Inputs up to this many entries are re-checked in full mode when a fast check fails, to name the wrong entries.
 FULL_RECHECK_LIMIT = 10_000
 WORST_SHOWN = 5
+#: f evaluations per entry in full mode (the first rung of the ladder), by method.
+EVALUATIONS_PER_ENTRY = {"forward": 2, "central": 4, "richardson": 4}
 
 
 @dataclass
 class Entry:
-    """One compared value: which input and index, both sides, the errors and the threshold."""
+    """One compared value: which input and index, both sides, the errors, the threshold and its state."""
 
     input: str
     index: tuple
@@ -33,11 +45,13 @@ class Entry:
     numeric_error: float
     allowed: float
     ok: bool
+    state: str = "ok"
+    step: float = float("nan")
 
 
 @dataclass
 class InputReport:
-    """What was checked of one input, and how it came out."""
+    """What was checked of one input, and how it came out (`ok`: nothing failed)."""
 
     name: str
     shape: tuple
@@ -48,6 +62,10 @@ class InputReport:
     max_abs_error: float
     max_rel_error: float
     note: str = ""
+    compared: int = 0
+    failed: int = 0
+    kinks: int = 0
+    inconclusive: int = 0
 
 
 @dataclass
@@ -56,7 +74,8 @@ class GradCheck(Result):
 
     `tape[i]` and `numeric[i]` hold what was compared for input i: in full mode the whole Jacobians (output
     shape + input shape); in fast mode the tape's vector-Jacobian product J^T v and the numeric estimate at the
-    sampled entries (NaN elsewhere).
+    sampled entries (NaN elsewhere). `state` is "ok", "fail" or "inconclusive" (nothing failed, but nothing
+    could be judged either); `ok` is state == "ok".
     """
 
     ok: bool
@@ -71,6 +90,9 @@ class GradCheck(Result):
     projection: Entry | None = None
     notes: list = field(default_factory=list)
     evaluation: str = ""
+    state: str = "ok"
+    reference: str = ""
+    evaluations: int = 0
 
     @property
     def max_abs_error(self):
@@ -79,6 +101,15 @@ class GradCheck(Result):
     @property
     def max_rel_error(self):
         return max((r.max_rel_error for r in self.inputs), default=0.0)
+
+    @property
+    def kinks(self):
+        return sum(r.kinks for r in self.inputs) + int(self.projection is not None and self.projection.state == "kink")
+
+    @property
+    def inconclusive(self):
+        return sum(r.inconclusive for r in self.inputs) + int(
+            self.projection is not None and self.projection.state == "inconclusive")
 
     def __rich__(self):
         from gradlab.render import gradcheck_view
@@ -90,38 +121,55 @@ class GradCheck(Result):
 
 
 def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, unconnected="error",
-          samples=64, method="richardson", names=None):
+          samples=64, method="richardson", names=None, reference=None, nondet_tol=None, max_memory=None,
+          max_evaluations=None):
     """Check the tape's gradient of f against finite differences; returns a GradCheck (`.ok`, worst entries).
 
     mode="full" compares every entry of the Jacobian; mode="fast" compares v^T J u along seeded random
     directions (four evaluations of f, whatever the number of parameters) plus `samples` random single
     entries of each input (for variables, weighed up inside the projection and checked one by one only if
     it fails). With `variables=[...]`, f takes no arguments and the gradient is taken with respect to those
-    tf.Variables (or Keras variables), which are restored bit for bit afterwards, also when f raises.
-    `rtol`/`atol` override the per-dtype defaults of gradlab.engine.tolerances; `unconnected="zero"` compares a
-    None gradient as zeros instead of failing it.
+    tf.Variables (or Keras variables), which are restored bit for bit afterwards, also when f raises or
+    Ctrl-C interrupts. `rtol`/`atol` override the per-dtype defaults of gradlab.engine.tolerances;
+    `unconnected="zero"` compares a None gradient as zeros instead of failing it.
+
+    Every entry's step shrinks where the estimate is not settled (gradlab.engine.ladder); values at kinks and
+    values too noisy to judge are counted apart, never as failures. `reference="float64"` evaluates the
+    numeric side of a float32 f in float64 (where f accepts float64 arguments). f is called twice at the
+    point first: values that differ by more than `nondet_tol` (default: a few ulps) stop the check with
+    NotDeterministicError. Full mode is refused up front (TooExpensiveError) past `max_memory` bytes or
+    `max_evaluations` calls of f (defaults in gradlab.engine.tolerances).
     """
     for name, value in (("samples", samples), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise GradlabError(f"{name} must be a whole number >= 0, got {value!r}")
+    for name, value in (("nondet_tol", nondet_tol), ("max_memory", max_memory),
+                        ("max_evaluations", max_evaluations)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                                  or not value >= 0):
+            raise GradlabError(f"{name} must be a number >= 0, got {value!r}")
     _choose("mode", mode, MODES)
     _choose("unconnected", unconnected, UNCONNECTED)
+    _choose("reference", reference, REFERENCES)
     check_method(method)
+    if not callable(f):
+        raise GradlabError(f"f must be a function (a callable), got a {type(f).__name__}")
+    limits = (max_memory, max_evaluations)
+    options = dict(mode=mode, rtol=rtol, atol=atol, seed=seed, unconnected=unconnected, samples=samples,
+                   method=method, reference=reference, nondet_tol=nondet_tol, limits=limits)
     if variables is not None:
         if args:
             raise GradlabError("with variables=, f takes no arguments; pass either arguments or variables, not both")
+        if reference is not None:
+            raise GradlabError("reference='float64' needs f's arguments to evaluate in float64; with "
+                               "variables=, build the model in float64 instead")
         point = variables_point(variables, names)
-        y, tape = record(f, point)
-    else:
-        if not args:
-            raise GradlabError("check needs arguments of f, or variables=[...] for a function of no arguments")
-        point, (y, tape) = resolve(f, args, names, run=record)
-    dtype = lowest_precision([*point.dtypes, y.dtype.name])
-    run = _Run(f, point, y, tape, tolerance(dtype, rtol, atol), method, unconnected, np.random.default_rng(seed))
-    if not np.all(np.isfinite(y.numpy())):
-        run.nonfinite = True
-        run.notes.append("f's value at this point is not finite: a verdict there is meaningless")
-    return run.full() if mode == "full" else run.fast(samples)
+        with claimed(point.variables, point.names), restoring(point.variables, point.values):
+            return _check(f, point, record(f, point), **options)
+    if not args:
+        raise GradlabError("check needs arguments of f, or variables=[...] for a function of no arguments")
+    point, recorded = resolve(f, args, names, run=record)
+    return _check(f, point, recorded, **options)
 
 
 def assert_gradients_close(f, *args, **options):
@@ -130,6 +178,79 @@ def assert_gradients_close(f, *args, **options):
     if not result.ok:
         raise AssertionError("\n" + str(result))
     return result
+
+
+def _check(f, point, recorded, mode, rtol, atol, seed, unconnected, samples, method, reference, nondet_tol,
+           limits):
+    y, tape = recorded
+    seconds = _deterministic(f, point, y, nondet_tol)
+    dtype = lowest_precision([*point.dtypes, y.dtype.name])
+    tol = tolerance(dtype, rtol, atol)
+    with np.errstate(all="ignore"):
+        run = _Run(f, point, y, tape, tol, method, unconnected, np.random.default_rng(seed), nondet_tol or 0.0)
+        if reference == "float64":
+            run.use_float64_reference()
+        if mode == "full":
+            _guard(point, y, method, seconds, *limits, samples)
+            return run.full()
+        return run.fast(samples, limits[0])
+
+
+def _deterministic(f, point, y, nondet_tol):
+    """Call f again at the point; stop if the two values differ. Returns the seconds the call took."""
+    start = time.perf_counter()
+    again = call(f, point)
+    seconds = time.perf_counter() - start
+    a, b = (np.asarray(v.numpy(), dtype=np.float64) for v in (y, again))
+    if a.shape != b.shape:
+        raise NotDeterministicError(f"f is not deterministic: two calls at the same point return shapes "
+                                    f"{a.shape} and {b.shape}")
+    with np.errstate(invalid="ignore"):
+        differ = np.where((a == b) | (np.isnan(a) & np.isnan(b)), 0.0, np.abs(a - b))
+        largest = float(np.nanmax(np.where(np.isfinite(a), np.abs(a), 0.0), initial=0.0))
+    gap = float(np.max(differ, initial=0.0))
+    allowed = nondet_tol if nondet_tol is not None else NONDET_ULPS * np.finfo(y.dtype.as_numpy_dtype).eps * largest
+    if not gap <= allowed:
+        raise NotDeterministicError(
+            f"f is not deterministic: two calls at the same point differ by {gap:.2g} (dropout? tf.random? "
+            f"training=True?); call layers with training=False, use seeded stateless ops "
+            f"(tf.random.stateless_normal), or pass nondet_tol= to accept that much noise")
+    return seconds
+
+
+def _guard(point, y, method, seconds, max_memory, max_evaluations, samples):
+    """Refuse a full check past its limits, with the estimate and what to do instead."""
+    entries = sum(v.shape.num_elements() for v in point.values)
+    outputs = y.shape.num_elements()
+    evaluations = EVALUATIONS_PER_ENTRY[method] * entries
+    memory = entries * outputs * BYTES_PER_JACOBIAN_ENTRY
+    memory_limit = MAX_MEMORY if max_memory is None else max_memory
+    one_by_one = bool(point.variables)
+    if max_evaluations is not None:
+        evaluation_limit, why = max_evaluations, "max_evaluations"
+    elif one_by_one and seconds > 0 and MAX_SECONDS / seconds < MAX_EVALUATIONS:
+        evaluation_limit, why = int(MAX_SECONDS / seconds), f"about {MAX_SECONDS:.0f} s at {seconds * 1e3:.2g} ms a call"
+    else:
+        evaluation_limit, why = MAX_EVALUATIONS, "the default"
+    if memory <= memory_limit and evaluations <= evaluation_limit:
+        return
+    took = f", about {_duration(evaluations * seconds)} one call at a time" if one_by_one else ""
+    raise TooExpensiveError(
+        f"full mode here needs about {evaluations:,} evaluations of f{took} and {_bytes(memory)} for "
+        f"{outputs:,} x {entries:,} Jacobian entries, past the limits ({evaluation_limit:,} evaluations, "
+        f"{why}; {_bytes(memory_limit)}); use mode='fast' (about {4 + 4 * samples * len(point.values)} "
+        f"evaluations), check fewer entries, or raise max_evaluations= / max_memory=")
+
+
+def _bytes(n):
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _duration(s):
+    return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
 
 
 def sample_index(rng, size, samples):
@@ -152,54 +273,122 @@ def _choose(what, value, allowed):
 class _Run:
     """One check in progress: the point, the tape, the tolerance and what has been found so far."""
 
-    def __init__(self, f, point, y, tape, tol, method, unconnected, rng):
-        self.point, self.y, self.tape, self.tol = point, y, tape, tol
-        self.method, self.unconnected, self.rng = method, unconnected, rng
-        self.y0 = y.numpy().reshape(-1)
-        self.evaluator = Evaluator(f, point, self.y0.size)
+    def __init__(self, f, point, y, tape, tol, method, unconnected, rng, noise):
+        self.f, self.point, self.y, self.tape, self.tol = f, point, y, tape, tol
+        self.method, self.unconnected, self.rng, self.noise = method, unconnected, rng, noise
+        self.numeric_point, self.numeric_y = point, y
         self.sources = point.variables or point.values
         self.notes = []
-        self.nonfinite = False
+        self.evaluators = []
+        self.reference = y.dtype.name
+        self.nonfinite = not np.all(np.isfinite(y.numpy()))
+        if self.nonfinite:
+            self.notes.append("f's value at this point is not finite: a verdict there is meaningless")
+
+    def use_float64_reference(self):
+        """Evaluate the numeric side in float64, if f takes float64 arguments and agrees with itself there."""
+        if all(d == "float64" for d in self.point.dtypes):
+            return
+        wide = Point([self._cast(v) for v in self.point.values], self.point.names, [], self.point.promoted)
+        try:
+            y64 = call(self.f, wide)
+        except Exception as exc:  # noqa: BLE001 - f insists on float32: the reference stays in f's dtype
+            self.notes.append(f"reference='float64' not used: f does not take float64 arguments "
+                              f"({str(exc).strip().splitlines()[0][:80] if str(exc).strip() else type(exc).__name__})")
+            return
+        if y64.dtype.name != "float64":
+            self.notes.append(f"reference='float64' not used: f returns {y64.dtype.name} for float64 arguments "
+                              "(its own variables or casts are float32)")
+            return
+        close = judge(y64.numpy(), self.y.numpy(), 0.0, self.tol)
+        if not np.all(close.ok | ~close.finite):
+            self.notes.append("reference='float64' not used: f's float64 value differs from its float32 value "
+                              "by more than the tolerance")
+            return
+        self.numeric_point, self.numeric_y, self.reference = wide, y64, "float64"
+
+    def _cast(self, v):
+        from gradlab._tf import tf
+
+        return tf.cast(v, tf.float64)
+
+    def evaluator(self, cotangent=None):
+        evaluator = Evaluator(self.f, self.numeric_point, self.numeric_y, cotangent)
+        self.evaluators.append(evaluator)
+        return evaluator
 
     def result(self, mode, reports, entries, tape, numeric, projection=None):
-        entries.sort(key=lambda e: (e.ok, -excess(e.abs_error, e.allowed)))
-        ok = all(r.ok for r in reports) and (projection is None or projection.ok) and not self.nonfinite
-        return GradCheck(ok, mode, self.method, self.tol.dtype, self.tol, reports, entries[:WORST_SHOWN], tape,
-                         numeric, projection, self.notes, ", ".join(sorted(self.evaluator.how)))
+        rank = {"fail": 0, "inconclusive": 1, "kink": 2, "ok": 3}
+        entries.sort(key=lambda e: (rank[e.state], -excess(e.abs_error, e.allowed)))
+        failed = any(r.failed or (not r.ok) for r in reports) or (projection is not None and not projection.ok)
+        judged = any(r.compared - r.inconclusive > 0 for r in reports) or (
+            projection is not None and projection.state in ("ok", "kink"))
+        state = "fail" if failed or self.nonfinite else "ok" if judged else "inconclusive"
+        self.explain(reports, projection)
+        how = "; ".join(dict.fromkeys(e.describe() for e in self.evaluators if e.how))
+        return GradCheck(state == "ok", mode, self.method, self.tol.dtype, self.tol, reports,
+                         entries[:WORST_SHOWN], tape, numeric, projection, self.notes, how, state, self.reference,
+                         sum(e.evaluations for e in self.evaluators))
+
+    def explain(self, reports, projection):
+        """Notes on kinks and inconclusive values, in the report's words."""
+        kinks = sum(r.kinks for r in reports) + int(projection is not None and projection.state == "kink")
+        unsure = sum(r.inconclusive for r in reports) + int(projection is not None and projection.state == "inconclusive")
+        compared = sum(r.compared for r in reports) + int(projection is not None)
+        if kinks:
+            self.notes.append(f"{kinks} of {compared} compared values are at kinks (f is not differentiable "
+                              "within the smallest useful step); the tape lies between the one-sided "
+                              "estimates there, so they are not failures")
+        if unsure:
+            if self.tol.dtype == "float32" and self.reference != "float64":
+                hint = ("reference='float64' (or float64 inputs) judges them" if not self.point.variables
+                        else "a float64 copy of the model judges them")
+            else:
+                hint = "f changes too fast, or is too noisy, for finite differences there"
+            self.notes.append(f"{unsure} of {compared} compared values are inconclusive: the numeric "
+                              f"estimate's own error is larger than the tolerance there; {hint}")
 
     # full mode -------------------------------------------------------------------------------------------------
 
     def full(self):
+        evaluator = self.evaluator()
         reports, entries, tapes, numerics = [], [], [], []
-        jacobians = gradients(self.tape, self.y, self.sources)
+        pfor = self.point.variables or not evaluator.unsafe
+        jacobians = gradients(self.tape, self.y, self.sources, pfor=bool(pfor))
         for i in range(len(self.sources)):
-            report, worst, tape_i, numeric_i = self.full_input(i, jacobians[i])
+            report, worst, tape_i, numeric_i = self.full_input(evaluator, i, jacobians[i])
             reports.append(report)
             entries += worst
             tapes.append(tape_i)
             numerics.append(numeric_i)
         return self.result("full", reports, entries, tapes, numerics)
 
-    def full_input(self, i, jacobian):
+    def full_input(self, evaluator, i, jacobian):
         x = self.point.values[i]
         n = x.shape.num_elements()
-        value, error = entry_derivatives(self.evaluator, i, np.arange(n), self.y0, self.method)
-        numeric = to_jacobian(value, self.y.shape, x.shape)
-        error = to_jacobian(error, self.y.shape, x.shape)
-        jacobian, note = self.connect(jacobian, numeric.shape, numeric, error)
-        if jacobian is None:
-            return self.missing(i, n, note), [], None, numeric
-        verdict = judge(jacobian, numeric, error, self.tol)
-        report = self.report(i, n, verdict, note)
-        return report, self.worst(i, jacobian, numeric, error, verdict), jacobian, numeric
+        index = np.arange(n)
+        rows = None if jacobian is None else _columns(jacobian, n)
+        note = ""
+        if rows is None:
+            outcome = column_ladder(evaluator, i, index, self.method, self.tol, noise=self.noise)
+            numeric, error = (to_jacobian(a, self.y.shape, x.shape) for a in (outcome.value, outcome.error))
+            jacobian, note = self.connect(None, numeric.shape, numeric, error)
+            if jacobian is None:
+                return self.missing(i, n, note), [], None, numeric
+            rows = _columns(jacobian, n)
+        outcome = column_ladder(evaluator, i, index, self.method, self.tol, tape=rows, noise=self.noise)
+        numeric, error = (to_jacobian(a, self.y.shape, x.shape) for a in (outcome.value, outcome.error))
+        report, worst = self.judged(i, n, rows, outcome, note, jacobian_shape=numeric.shape)
+        return report, worst, jacobian, numeric
 
     # fast mode -------------------------------------------------------------------------------------------------
 
-    def fast(self, samples):
+    def fast(self, samples, max_memory):
         rng, point = self.rng, self.point
         cotangent = rng.standard_normal(self.y.shape) if self.y.shape.rank else np.float64(1.0)
         v = np.asarray(cotangent, dtype=np.float64).reshape(-1)
         vjps = gradients(self.tape, self.y, self.sources, cotangent=cotangent)
+        evaluator = self.evaluator(cotangent=v)
         values = [x.numpy() for x in point.values]
         indices = [sample_index(rng, x.size, samples) for x in values]
         directions = [(2.0 * rng.integers(0, 2, size=x.shape, dtype=np.int8) - 1.0) * np.maximum(1.0, np.abs(x))
@@ -218,18 +407,20 @@ class _Run:
                 mask[index] = True
                 d *= np.where(mask, 1.0, weight).reshape(d.shape)
             over = f"every entry, the {sampled} sampled ones weighted up"
-        projection = self.projection(vjps, directions, v, over)
+        projection = self.projection(evaluator, vjps, directions, over)
         together = weighted and projection.ok
         reports, entries, tapes, numerics = [], [], [], []
+        outputs = self.y.shape.num_elements()
         for i, x in enumerate(values):
             if together:
                 report, worst, numeric = self.sampled_together(i, indices[i], projection)
             else:
-                report, worst, numeric = self.sample(i, vjps[i], v, indices[i])
+                report, worst, numeric = self.sample(evaluator, i, vjps[i], indices[i])
             suspect = not report.ok or not projection.ok
-            if suspect and not point.variables and x.size <= FULL_RECHECK_LIMIT and vjps[i] is not None:
-                jacobian = gradients(self.tape, self.y, [self.sources[i]])[0]
-                report, worst, _, _ = self.full_input(i, jacobian)
+            fits = x.size * outputs * BYTES_PER_JACOBIAN_ENTRY <= (MAX_MEMORY if max_memory is None else max_memory)
+            if suspect and not point.variables and x.size <= FULL_RECHECK_LIMIT and vjps[i] is not None and fits:
+                jacobian = gradients(self.tape, self.y, [self.sources[i]], pfor=not evaluator.unsafe)[0]
+                report, worst, _, _ = self.full_input(self.evaluator(), i, jacobian)
                 report.note = (report.note + "; " if report.note else "") + "re-checked in full mode"
             reports.append(report)
             entries += worst
@@ -237,28 +428,35 @@ class _Run:
             numerics.append(numeric)
         return self.result("fast", reports, entries, tapes, numerics, projection)
 
-    def projection(self, vjps, directions, v, over):
-        """v^T J u: the tape's sum(vjp * u) against d/dt v . f(x + t u) by finite differences in t.
+    def projection(self, evaluator, vjps, directions, over):
+        """v^T J u: the tape's sum(vjp * u) against d/dt v . f(x + t u) by finite differences in t, on the ladder.
 
-        The step shrinks like |u|^(-1/2) for long directions, which keeps the move |t u| small enough for
-        truncation and large enough for round-off as the number of entries grows.
+        The step starts at |u|^(-1/2) times the usual one for long directions, which keeps the move |t u|
+        small enough for truncation and large enough for round-off as the number of entries grows.
         """
         dtype = self.tol.dtype
         length = np.sqrt(sum(float(np.sum((u / np.maximum(1.0, np.abs(x))) ** 2))
                              for u, x in zip(directions, self.point.values)))
         h = relative_step(dtype, self.method) / np.sqrt(max(length, 1.0))
-        steps = [h, h / 2] if self.method == "forward" else [h, h / 2, -h, -h / 2]
-        ys = self.evaluator.along(directions, steps).astype(np.float64)
-        along_v = (ys @ v)[:, None, None]
-        magnitude = (np.abs(ys) @ np.abs(v)).max()
-        value, error = combine(along_v, np.array([self.y0 @ v]), [np.array([s]) for s in steps], self.method,
-                               EPS[dtype], magnitude=np.array([[magnitude]]))
         connected = [g if g is not None else np.zeros_like(u) for g, u in zip(vjps, directions)]
         tape_value = sum(float(np.sum(g * u)) for g, u in zip(connected, directions))
         scale = sum(float(np.sum(np.abs(g * u))) for g, u in zip(connected, directions))
-        verdict = judge(tape_value, value[0, 0], error[0, 0], self.tol, scale=scale)
-        return Entry(f"v^T J u over {over}", (), tape_value, float(value[0, 0]), float(verdict.abs_error),
-                     float(verdict.rel_error), float(error[0, 0]), float(verdict.allowed), bool(verdict.ok))
+        y0 = evaluator.cotangent @ evaluator.y0
+        base = float(np.abs(evaluator.cotangent) @ np.abs(evaluator.y0))
+
+        def evaluate(which, moves):
+            ys = evaluator.along(directions, [float(m[0]) for m in moves]).reshape(len(moves), 1, 2)
+            return ys[..., :1], np.maximum(ys[..., 1:].max(axis=0), base)
+
+        tol = replace(self.tol, atol=self.tol.atol + self.tol.rtol * scale)  # judged against sum |g * u|
+        outcome = ladder(evaluate, np.zeros(1), np.array([h]), np.array([y0]), self.method, EPS[dtype], tol,
+                         np.array([[tape_value]]), noise=self.noise)
+        value, error = float(outcome.value[0, 0]), float(outcome.error[0, 0])
+        verdict = judge(tape_value, value, error, self.tol, scale=scale)
+        state = STATES[int(outcome.state[0, 0])]
+        return Entry(f"v^T J u over {over}", (), tape_value, value, float(verdict.abs_error),
+                     float(verdict.rel_error), error, float(verdict.allowed), state != "fail", state,
+                     float(outcome.step[0, 0]))
 
     def sampled_together(self, i, index, projection):
         x = self.point.values[i]
@@ -269,26 +467,27 @@ class _Run:
                              projection.abs_error, projection.rel_error, note)
         return report, [], np.full(x.shape, np.nan)
 
-    def sample(self, i, vjp, v, index):
+    def sample(self, evaluator, i, vjp, index):
         x = self.point.values[i]
         n = x.shape.num_elements()
-        value, error = entry_derivatives(self.evaluator, i, index, self.y0, self.method)
-        value, error = value @ v, np.abs(error) @ np.abs(v)
         numeric = np.full(n, np.nan)
-        numeric[index] = value
-        numeric = numeric.reshape(x.shape)
-        vjp, note = self.connect(vjp, x.shape, value, error)
-        if vjp is None:
-            return self.missing(i, len(index), note, total=n), [], numeric
-        tape_sampled = vjp.reshape(-1)[index]
-        verdict = judge(tape_sampled, value, error, self.tol)
         coverage = "every entry" if len(index) == n else "no entries sampled: the projection alone" if not len(index) else (
             f"{len(index)} of {n} entries sampled: a wrong fraction p of them is caught by the sample with "
             f"probability 1-(1-p)^{len(index)} ({detection_chance(0.01, len(index)):.0%} for p=1%, "
             f"{detection_chance(0.05, len(index)):.0%} for p=5%)")
-        report = self.report(i, len(index), verdict, note, total=n, coverage=coverage)
-        entries = self.worst(i, tape_sampled, value, error, verdict, index=index)
-        return report, entries, numeric
+        note = ""
+        if vjp is None:
+            outcome = projected_ladder(evaluator, i, index, self.method, self.tol, noise=self.noise)
+            numeric[index] = outcome.value[:, 0]
+            vjp, note = self.connect(None, x.shape, outcome.value[:, 0], outcome.error[:, 0])
+            if vjp is None:
+                return self.missing(i, len(index), note, total=n), [], numeric.reshape(x.shape)
+        tape_sampled = vjp.reshape(-1)[index]
+        outcome = projected_ladder(evaluator, i, index, self.method, self.tol, tape=tape_sampled, noise=self.noise)
+        numeric[index] = outcome.value[:, 0]
+        report, entries = self.judged(i, len(index), tape_sampled[:, None], outcome, note, total=n,
+                                      coverage=coverage, index=index)
+        return report, entries, numeric.reshape(x.shape)
 
     # shared ----------------------------------------------------------------------------------------------------
 
@@ -297,7 +496,8 @@ class _Run:
         note naming the likely cause, judged from whether the numeric estimates show f moving with the input."""
         if tape_value is not None:
             return tape_value, ""
-        moves = np.any(np.abs(numeric) > self.tol.allowed(0.0, error))
+        with np.errstate(invalid="ignore"):
+            moves = np.any(np.abs(numeric) > self.tol.allowed(0.0, error))
         cause = f"the tape returned None: {none_cause(bool(moves))}"
         if self.unconnected == "zero":
             return np.zeros(shape), cause + "; compared as zeros (unconnected='zero')"
@@ -308,36 +508,60 @@ class _Run:
         return InputReport(self.point.names[i], tuple(x.shape), x.dtype.name, checked,
                            checked if total is None else total, False, np.inf, np.inf, note)
 
-    def report(self, i, checked, verdict, note, total=None, coverage="every entry"):
+    def judged(self, i, checked, rows, outcome, note, total=None, coverage="every entry", index=None,
+               jacobian_shape=None):
+        """The report and worst entries of input i from the ladder's outcome, rows and outcome (entries, outputs)."""
         x = self.point.values[i]
-        bad = int(np.size(verdict.ok) - np.count_nonzero(verdict.ok))
-        nonfinite = int(np.size(verdict.finite) - np.count_nonzero(verdict.finite))
+        verdict = judge(rows, outcome.value, outcome.error, self.tol)
+        states = outcome.state
+        counts = {s: int(np.count_nonzero(states == STATES.index(s))) for s in STATES}
+        nonfinite = int(np.count_nonzero(~np.isfinite(rows)))
         parts = [note] if note else []
         if coverage != "every entry":
             parts.append(coverage)
-        if bad:
-            parts.append(f"{bad} of {np.size(verdict.ok)} compared values fail")
+        if counts["fail"]:
+            parts.append(f"{counts['fail']} of {states.size} compared values fail")
+        if counts["kink"]:
+            parts.append(f"{counts['kink']} at kinks")
+        if counts["inconclusive"]:
+            parts.append(f"{counts['inconclusive']} inconclusive")
         if nonfinite:
-            parts.append(f"{nonfinite} not finite")
-        return InputReport(self.point.names[i], tuple(x.shape), x.dtype.name, checked, checked if total is None else total,
-                           bad == 0, float(np.max(verdict.abs_error, initial=0.0)),
-                           float(np.max(verdict.rel_error, initial=0.0)), "; ".join(parts))
+            parts.append(f"{nonfinite} of the tape's values not finite")
+        shrunk = outcome.shrunk > 0
+        if np.any(shrunk):
+            parts.append(f"step shrunk for {int(np.count_nonzero(shrunk))} of {len(shrunk)} entries "
+                         f"(down to {np.nanmin(outcome.step):.1e})")
+        decided = states == OK
+        report = InputReport(self.point.names[i], tuple(x.shape), x.dtype.name, checked,
+                             checked if total is None else total, counts["fail"] == 0,
+                             float(np.max(verdict.abs_error, where=decided, initial=0.0)),
+                             float(np.max(verdict.rel_error, where=decided, initial=0.0)), "; ".join(parts),
+                             int(states.size), counts["fail"], counts["kink"], counts["inconclusive"])
+        return report, self.worst(i, rows, outcome, verdict, index, jacobian_shape)
 
-    def worst(self, i, tape_value, numeric, error, verdict, index=None):
-        """The entries of input i furthest past their thresholds (failures first)."""
-        excess = verdict.excess.reshape(-1)
-        order = np.argsort(-excess, kind="stable")[:WORST_SHOWN]
-        shape = tuple(np.shape(numeric))
+    def worst(self, i, rows, outcome, verdict, index=None, jacobian_shape=None):
+        """The values of input i furthest past their thresholds, failures first."""
+        rank = np.choose(np.clip(outcome.state, 0, None), [3, 2, 1, 0])  # fail first, then inconclusive, kink, ok
+        order = np.lexsort((-verdict.excess.reshape(-1), rank.reshape(-1)))[:WORST_SHOWN]
+        outputs = rows.shape[1]
+        input_shape = tuple(self.point.values[i].shape)
         entries = []
         for flat in order:
-            if index is None:
-                where = np.unravel_index(flat, shape) if shape else ()
-            else:
-                input_shape = tuple(self.point.values[i].shape)
-                where = np.unravel_index(index[flat], input_shape) if input_shape else ()
-            entries.append(Entry(self.point.names[i], tuple(int(w) for w in where),
-                                 float(np.reshape(tape_value, -1)[flat]), float(np.reshape(numeric, -1)[flat]),
-                                 float(verdict.abs_error.reshape(-1)[flat]), float(verdict.rel_error.reshape(-1)[flat]),
-                                 float(np.reshape(error, -1)[flat]), float(verdict.allowed.reshape(-1)[flat]),
-                                 bool(verdict.ok.reshape(-1)[flat])))
+            entry, output = divmod(int(flat), outputs)
+            position = entry if index is None else int(index[entry])
+            where = np.unravel_index(position, input_shape) if input_shape else ()
+            if index is None and jacobian_shape is not None and outputs > 1:
+                out_shape = tuple(self.y.shape)
+                where = tuple(np.unravel_index(output, out_shape)) + tuple(where)
+            state = STATES[int(outcome.state.reshape(-1)[flat])] if outcome.state.reshape(-1)[flat] >= 0 else "ok"
+            entries.append(Entry(self.point.names[i], tuple(int(w) for w in where), float(rows.reshape(-1)[flat]),
+                                 float(outcome.value.reshape(-1)[flat]), float(verdict.abs_error.reshape(-1)[flat]),
+                                 float(verdict.rel_error.reshape(-1)[flat]), float(outcome.error.reshape(-1)[flat]),
+                                 float(verdict.allowed.reshape(-1)[flat]), state != "fail", state,
+                                 float(outcome.step.reshape(-1)[flat])))
         return entries
+
+
+def _columns(jacobian, n):
+    """A Jacobian (output shape + input shape) as rows per input entry: (entries, outputs)."""
+    return np.asarray(jacobian, dtype=np.float64).reshape(-1, n).T

@@ -55,9 +55,12 @@ def _is_python_numbers(value):
 
 def _as_array(position, value, dtype):
     try:
-        return np.asarray(value, dtype=dtype)
+        with np.errstate(over="raise"):
+            return np.asarray(value, dtype=dtype)
     except ValueError:
         _reject(position, "a list whose rows differ in length", "give every row the same length")
+    except (OverflowError, FloatingPointError):
+        _reject(position, f"a number too large for {dtype}", f"give values below {np.finfo(dtype).max:.1e}")
 
 
 def to_tensor(position, value, dtype):
@@ -77,7 +80,7 @@ def to_tensor(position, value, dtype):
         return tf.identity(variable.read_value())
     if isinstance(value, tf.Tensor):
         _check_dtype(position, value.dtype.name)
-        return value
+        return tf.identity(value)  # its own tensor: the same tensor passed twice is two arguments to the tape
     if isinstance(value, (np.ndarray, np.generic)):
         _check_dtype(position, np.dtype(value.dtype).name)
         return tf.constant(value)
@@ -109,6 +112,13 @@ def make_point(args, names=None, dtype="float64"):
     return Point(values, names, [], promoted)
 
 
+def require_entries(point):
+    """A GradlabError unless some argument (or variable) has at least one entry to differentiate."""
+    if point.values and all(v.shape.num_elements() == 0 for v in point.values):
+        shapes = ", ".join(f"{name} {tuple(v.shape)}" for name, v in zip(point.names, point.values))
+        raise GradlabError(f"nothing to check: every argument is empty ({shapes}); pass values with entries")
+
+
 def as_tf_variable(position, v):
     """The tf.Variable behind `v`: itself, or the one a Keras 3 variable wraps (`v.value`)."""
     if isinstance(v, tf.Variable):
@@ -128,10 +138,17 @@ def variables_point(variables, names=None):
     unwrapped = [as_tf_variable(i + 1, v) for i, v in enumerate(given)]
     for i, v in enumerate(unwrapped):
         _check_dtype(i + 1, v.dtype.name)
-    values = [tf.identity(v.read_value()) for v in unwrapped]
     if names is None:
         names = [getattr(v, "path", None) or v.name.split(":")[0] for v in given]
-    return Point(values, checked_names(names, len(given), "variables"), unwrapped, False)
+    names = checked_names(names, len(given), "variables")
+    seen = {}
+    for i, v in enumerate(unwrapped):
+        if id(v) in seen:
+            raise GradlabError(f"variables lists {names[i]} twice (entries {seen[id(v)] + 1} and {i + 1}); "
+                               "list each variable once")
+        seen[id(v)] = i
+    values = [tf.identity(v.read_value()) for v in unwrapped]
+    return Point(values, names, unwrapped, False)
 
 
 def as_output(y):
@@ -140,13 +157,21 @@ def as_output(y):
         raise NotDifferentiableError("f returned None; return the value to differentiate (is a `return` missing?)")
     if isinstance(y, (str, bytes)):
         raise NotDifferentiableError(f"f returned a {type(y).__name__}; return a float tensor")
+    if isinstance(y, dict):
+        raise NotDifferentiableError(f"f returned a dict (keys {', '.join(map(repr, list(y)[:4]))}); return one "
+                                     "float tensor, e.g. check each output with its own lambda")
     try:
         y = tf.convert_to_tensor(y)
-    except (TypeError, ValueError) as exc:
-        raise NotDifferentiableError(f"f returned a {type(y).__name__} that is not a tensor; return a float tensor") from exc
+    except (TypeError, ValueError, tf.errors.InvalidArgumentError) as exc:
+        what = f"a {type(y).__name__} of differently shaped values" if isinstance(y, (tuple, list)) else (
+            f"a {type(y).__name__} that is not a tensor")
+        raise NotDifferentiableError(f"f returned {what}; return one float tensor (e.g. tf.concat of the "
+                                     "flattened parts, or check each output separately)") from None
     if y.dtype.name not in FLOATS:
         raise NotDifferentiableError(
             f"f returned a {y.dtype.name} tensor; compute the output in float32 or float64")
+    if y.shape.num_elements() == 0:
+        raise GradlabError(f"nothing to check: f's output is empty (shape {tuple(y.shape)})")
     return y
 
 
@@ -163,7 +188,11 @@ def resolve(f, args, names=None, run=call):
     Python numbers are tried in float64 first; a function that captures float32 constants (and so fails on
     float64 input) is then evaluated in float32.
     """
+    if not callable(f):
+        raise GradlabError(f"f must be a function (a callable), got a {type(f).__name__}; pass f itself, "
+                           "not its value")
     point = make_point(args, names, "float64")
+    require_entries(point)
     try:
         return point, run(f, point)
     except (tf.errors.InvalidArgumentError, TypeError, ValueError) as first:

@@ -3,8 +3,9 @@
 import numpy as np
 
 from gradlab._tf import tf
-from gradlab.errors import NotDifferentiableError
 from gradlab.engine.inputs import call, resolve
+from gradlab.engine.platform import quiet_internals
+from gradlab.errors import NotDifferentiableError
 
 
 def tape_gradient(f, *args, names=None):
@@ -33,15 +34,59 @@ def record(f, point):
     return y, tape
 
 
-def gradients(tape, y, sources, cotangent=None):
-    """One numpy array (or None) per source: the Jacobian of y, or with a cotangent v the gradient of sum(v * y)."""
-    if cotangent is not None:
-        grads = tape.gradient(y, list(sources), output_gradients=tf.constant(cotangent, dtype=y.dtype))
-    elif y.shape.rank == 0:
-        grads = tape.gradient(y, list(sources))
-    else:
-        grads = [tape.jacobian(y, x) for x in sources]
+def gradients(tape, y, sources, cotangent=None, pfor=True):
+    """One numpy array (or None) per source: the Jacobian of y, or with a cotangent v the gradient of sum(v * y).
+
+    Jacobians are vectorized (pfor) when `pfor` allows it, checked against one vector-Jacobian product, and
+    computed again with a loop where pfor fails or disagrees. An operation without a registered gradient is
+    a NotDifferentiableError naming it.
+    """
+    with quiet_internals():
+        try:
+            if cotangent is not None:
+                grads = tape.gradient(y, list(sources), output_gradients=tf.constant(cotangent, dtype=y.dtype))
+            elif y.shape.rank == 0:
+                grads = tape.gradient(y, list(sources))
+            else:
+                grads = [_jacobian(tape, y, x, pfor) for x in sources]
+        except LookupError as exc:
+            raise NotDifferentiableError(f"the tape cannot differentiate f: {_first_line(exc)}") from None
     return [None if g is None else _as_numpy(g) for g in grads]
+
+
+def _jacobian(tape, y, x, pfor):
+    if pfor:
+        try:
+            jacobian = tape.jacobian(y, x)
+            if jacobian is None or _agrees_with_a_vjp(tape, y, x, jacobian):
+                return jacobian
+        except LookupError:
+            raise
+        except Exception:  # noqa: BLE001 - pfor cannot vectorize some ops' gradients: the loop can
+            pass
+    return tape.jacobian(y, x, experimental_use_pfor=False)
+
+
+def _agrees_with_a_vjp(tape, y, x, jacobian):
+    """Whether sum over outputs of v * J equals the tape's own v^T J for a fixed random v (pfor's answer
+    checked against the plain gradient, which never goes through pfor)."""
+    v = np.random.default_rng(0).standard_normal(y.shape).astype(y.dtype.as_numpy_dtype)
+    vjp = tape.gradient(y, x, output_gradients=tf.constant(v))
+    if vjp is None:
+        return True
+    rank = y.shape.rank
+    from_jacobian = np.tensordot(v.astype(np.float64), _as_numpy(jacobian).astype(np.float64), axes=rank)
+    direct = _as_numpy(vjp).astype(np.float64)
+    scale = np.tensordot(np.abs(v).astype(np.float64), np.abs(_as_numpy(jacobian)).astype(np.float64), axes=rank)
+    eps = np.finfo(y.dtype.as_numpy_dtype).eps
+    with np.errstate(invalid="ignore"):
+        return bool(np.all((np.abs(from_jacobian - direct) <= 1024 * eps * (scale + np.abs(direct)))
+                           | (np.isnan(from_jacobian) & np.isnan(direct))))
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _as_numpy(g):

@@ -20,6 +20,40 @@ ROUNDOFF_FACTORS = {"forward": 2.0, "central": 1.0, "richardson": 3.0}
 
 METHODS = tuple(STEP_EXPONENTS)
 
+#: The step ladder. An entry whose estimate is not yet settled (f not finite within the stencil, one-sided
+#: estimates that disagree, an estimate that disagrees with the tape, or one whose truncation error is larger
+#: than the tolerance) is estimated again with its step divided by LADDER_FACTOR, up to LADDER_LEVELS times,
+#: while the round-off of the smaller step stays below LADDER_ROUNDOFF_STOP times the derivative's size (or
+#: the tolerance, if larger): below that the estimate would carry no digits.
+LADDER_FACTOR = 8.0
+LADDER_LEVELS = 6
+LADDER_ROUNDOFF_STOP = 0.1
+#: Moves of fewer than this many units in the last place of x are below what the dtype resolves.
+MIN_MOVE_ULPS = 16
+
+#: The states of one compared value, from best to worst as a report counts them.
+#:   ok            the tape agrees with a self-consistent finite-difference estimate
+#:   kink          f is not differentiable within the smallest useful step (one-sided estimates differ even
+#:                 there); the tape lies between them, so nothing is wrong that finite differences can show
+#:   inconclusive  the estimate's own error is too large to tell (float32 noise, or f changes too fast)
+#:   fail          the tape differs from an estimate that is consistent at two step sizes
+STATES = ("ok", "kink", "inconclusive", "fail")
+
+#: Limits of one check, refused up front past them (check(..., max_memory=, max_evaluations=) raise them).
+#: Memory counts the Jacobians and the arrays compared with them; evaluations count calls of f at perturbed
+#: points. Where f is called once per perturbation (tf.Variables, or f that cannot be traced), the limit on
+#: evaluations is also what MAX_SECONDS allows at f's measured speed.
+MAX_MEMORY = 2 << 30
+MAX_EVALUATIONS = 200_000
+MAX_SECONDS = 60.0
+#: Bytes held per compared value in full mode: the tape's and the numeric Jacobian, the error, the one-sided
+#: estimates and the verdict's arrays, all float64, and the tape's own Jacobian in f's dtype.
+BYTES_PER_JACOBIAN_ENTRY = 12 * 8
+
+#: Two calls of f at the same point may differ by this many ulps of f's largest value before f is called
+#: not deterministic (parallel reductions may round differently); nondet_tol= sets an absolute level instead.
+NONDET_ULPS = 64
+
 
 @dataclass(frozen=True)
 class Tolerance:
