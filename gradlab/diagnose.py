@@ -86,6 +86,9 @@ def why_none(tape, target, sources, names=None):
     `sources` is one tensor or variable, or a list of them; `names` names them in the report. The tape is
     used up as tape.gradient would use it (unless it is persistent).
     """
+    if not isinstance(tape, tf.GradientTape):
+        raise GradlabError(f"why_none needs the tf.GradientTape that recorded the target, got "
+                           f"{type(tape).__name__}; pass the tape from `with tf.GradientTape() as tape:`")
     sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
     names = _names(sources, names)
     if getattr(tape, "_tape", True) is None:

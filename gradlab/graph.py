@@ -140,6 +140,11 @@ class OpGraph(Result):
 
 def op_graph(graph, title=None):
     """An OpGraph of a tf.Graph (e.g. `f.get_concrete_function(...).graph` of a tf.function f)."""
+    if not callable(getattr(graph, "get_operations", None)):
+        from gradlab.errors import GradlabError
+
+        raise GradlabError(f"op_graph needs a tf.Graph, got {type(graph).__name__}; pass "
+                           "f.get_concrete_function(...).graph of a tf.function f")
     operations = graph.get_operations()
     producer = {t.name: op.name for op in operations for t in op.outputs}
     reads = {op.name: tuple(dict.fromkeys(producer[t.name] for t in op.inputs if t.name in producer))
