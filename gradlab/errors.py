@@ -19,3 +19,10 @@ class NotDeterministicError(GradlabError):
 
 class TooExpensiveError(GradlabError):
     """A check whose estimated memory or number of evaluations is past its limits; the message gives both."""
+
+
+def summary(exc, limit=120):
+    """One line saying what went wrong in `exc`: the last line of its message (TensorFlow puts the cause last)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"

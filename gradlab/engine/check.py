@@ -19,7 +19,7 @@ from gradlab.engine.restore import claimed, restoring
 from gradlab.engine.tape import gradients, none_cause, record
 from gradlab.engine.tolerances import (BYTES_PER_JACOBIAN_ENTRY, EPS, MAX_EVALUATIONS, MAX_MEMORY, MAX_SECONDS,
                                        NONDET_ULPS, STATES, lowest_precision, relative_step, tolerance)
-from gradlab.errors import GradlabError, NotDeterministicError, TooExpensiveError
+from gradlab.errors import GradlabError, NotDeterministicError, TooExpensiveError, summary
 from gradlab.render import Result
 
 MODES = ("full", "fast")
@@ -293,8 +293,7 @@ class _Run:
         try:
             y64 = call(self.f, wide)
         except Exception as exc:  # noqa: BLE001 - f insists on float32: the reference stays in f's dtype
-            self.notes.append(f"reference='float64' not used: f does not take float64 arguments "
-                              f"({str(exc).strip().splitlines()[0][:80] if str(exc).strip() else type(exc).__name__})")
+            self.notes.append(f"reference='float64' not used: f does not take float64 arguments ({summary(exc)})")
             return
         if y64.dtype.name != "float64":
             self.notes.append(f"reference='float64' not used: f returns {y64.dtype.name} for float64 arguments "

@@ -15,7 +15,7 @@ import numpy as np
 from gradlab._tf import tf
 from gradlab.engine.inputs import call
 from gradlab.engine.platform import quiet_internals, unsafe_to_vectorize
-from gradlab.errors import GradlabError
+from gradlab.errors import GradlabError, summary
 
 #: Elements (rows x max(argument size, output size)) evaluated in one chunk: bounds peak memory as n grows.
 CHUNK_ELEMENTS = 1 << 22
@@ -82,7 +82,7 @@ class Evaluator:
                 return self._batched(i, way, index, delta)
             except Exception as exc:  # noqa: BLE001 - a later chunk the trace cannot take: go one by one
                 self._ways[i] = way = "eager"
-                self.how.setdefault("eager", f"the batched evaluation failed ({_first_line(exc)})")
+                self.how.setdefault("eager", f"the batched evaluation failed ({summary(exc)})")
         return self._project(_rows_eagerly(self.f, self.point, i, index, delta, self.shape))
 
     def along(self, directions, steps):
@@ -117,7 +117,7 @@ class Evaluator:
                     return way
                 why = "the vectorized evaluation disagreed with plain calls of f (a broken kernel?)"
             except Exception as exc:  # noqa: BLE001 - f cannot be traced or vectorized this way
-                why = f"f could not be {'vectorized' if way == 'vectorized' else 'traced'} ({_first_line(exc)})"
+                why = f"f could not be {'vectorized' if way == 'vectorized' else 'traced'} ({summary(exc)})"
             self.how.setdefault("loop" if way == "vectorized" else "eager", why)
         self._ways[i] = "eager"
         return "eager"
@@ -204,9 +204,6 @@ def _shape_changed(shape, now):
             f"or pad to a fixed size)")
 
 
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:120]
 
 
 def _moved_call(f, point, i, j, d):

@@ -5,7 +5,7 @@ import numpy as np
 from gradlab._tf import tf
 from gradlab.engine.inputs import call, resolve
 from gradlab.engine.platform import quiet_internals
-from gradlab.errors import NotDifferentiableError
+from gradlab.errors import NotDifferentiableError, summary
 
 
 def tape_gradient(f, *args, names=None):
@@ -50,7 +50,7 @@ def gradients(tape, y, sources, cotangent=None, pfor=True):
             else:
                 grads = [_jacobian(tape, y, x, pfor) for x in sources]
         except LookupError as exc:
-            raise NotDifferentiableError(f"the tape cannot differentiate f: {_first_line(exc)}") from None
+            raise NotDifferentiableError(f"the tape cannot differentiate f: {summary(exc)}") from None
     return [None if g is None else _as_numpy(g) for g in grads]
 
 
@@ -84,9 +84,6 @@ def _agrees_with_a_vjp(tape, y, x, jacobian):
                            | (np.isnan(from_jacobian) & np.isnan(direct))))
 
 
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _as_numpy(g):
