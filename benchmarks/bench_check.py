@@ -310,6 +310,53 @@ def mlp_case(repeat):
     return info
 
 
+# variables mode ---------------------------------------------------------------------------------------------------
+
+VARIABLES_LAYERS = (8, 64, 3)
+
+
+def variables_case():
+    """Full mode on a small Keras MLP's weights (variables=) against the same loss written as a function of its
+    weights (arguments mode), first calls, fresh models with the same weights."""
+    import keras
+
+    def build():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((VARIABLES_LAYERS[0],), dtype="float64"),
+                                 keras.layers.Dense(VARIABLES_LAYERS[1], activation="tanh", dtype="float64"),
+                                 keras.layers.Dense(VARIABLES_LAYERS[2], dtype="float64")])
+
+    rng = np.random.default_rng(4)
+    inputs = tf.constant(rng.standard_normal((32, VARIABLES_LAYERS[0])))
+    targets = tf.constant(rng.standard_normal((32, VARIABLES_LAYERS[-1])))
+    model = build()
+    seconds, result = timed(lambda: gradlab.check(lambda: tf.reduce_mean((model(inputs) - targets) ** 2),
+                                                  variables=model.trainable_variables))
+    weights = [w.numpy() for w in build().trainable_variables]
+
+    def as_arguments(w1, b1, w2, b2):
+        hidden = tf.tanh(tf.matmul(inputs, w1) + b1)
+        return tf.reduce_mean((tf.matmul(hidden, w2) + b2 - targets) ** 2)
+
+    arguments_seconds, arguments = timed(lambda: gradlab.check(as_arguments, *weights))
+    return {"layers": list(VARIABLES_LAYERS), "params": int(sum(w.size for w in weights)),
+            "variables_s": seconds, "variables_ok": bool(result.ok), "variables_evaluation": result.evaluation,
+            "arguments_s": arguments_seconds, "arguments_ok": bool(arguments.ok),
+            "arguments_evaluation": arguments.evaluation, "ratio": seconds / arguments_seconds}
+
+
+def variables_table(info):
+    table = Table(title=f"Case 5: full mode on a Keras MLP {'→'.join(map(str, info['layers']))} "
+                        f"({info['params']} float64 parameters), first calls", title_justify="left")
+    for name in ("how", "time", "ok", "f evaluated"):
+        table.add_column(name, justify="right" if name == "time" else "left")
+    table.add_row("check(loss, variables=model.trainable_variables)", fmt_s(info["variables_s"]),
+                  str(info["variables_ok"]), escape(info["variables_evaluation"]))
+    table.add_row("check(loss_of_weights, *weights)", fmt_s(info["arguments_s"]), str(info["arguments_ok"]),
+                  escape(info["arguments_evaluation"]))
+    return table
+
+
 # report -----------------------------------------------------------------------------------------------------------
 
 
@@ -479,6 +526,7 @@ def main(argv=None):
     rows += elementwise_case(ELEMENTWISE_SIZE, repeat)
     add_ratios(rows)
     info = mlp_case(repeat)
+    variables = variables_case()
     targets = evaluate_targets(rows, info)
 
     console.print(accuracy_table(rows))
@@ -498,6 +546,8 @@ def main(argv=None):
     evaluations = sorted({r["evaluation"] for r in info["rows"] if r.get("evaluation")})
     if evaluations:
         console.print("gradlab evaluation (MLP): " + "; ".join(evaluations))
+    console.print(variables_table(variables))
+    console.print(f"variables mode takes {variables['ratio']:.1f}× the time of arguments mode on the same loss")
     if memory:
         console.print(memory_table(memory))
         console.print(f"measured with {memory[0]['how']}; gradlab evaluates perturbations in chunks of at most "
@@ -513,7 +563,7 @@ def main(argv=None):
     if options.json:
         with open(options.json, "w") as out:
             json.dump({"environment": env, "options": vars(options), "warm_up_s": warm_seconds, "cases": rows,
-                       "mlp": info, "memory": memory, "targets": targets, "notes": notes, "total_s": total,
+                       "mlp": info, "variables": variables, "memory": memory, "targets": targets, "notes": notes, "total_s": total,
                        "load_average": [load_start, load_end]},
                       out, indent=2, default=float)
         console.print(f"raw numbers written to {options.json}")

@@ -288,7 +288,7 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
         return derivative("not defined here", f"f is {_number(shown)} here {where}: the point is outside f's "
                           "domain or f overflows")
     tape_ok, numeric_ok = bool(against_exact.ok), bool(numeric_against_exact.ok)
-    if not math.isfinite(e.value) and tape_ok:
+    if math.isinf(e.value) and tape_ok:  # inf, not nan: the estimate overflowed, f did not leave its domain
         return derivative("ok", f"the numeric estimate is not finite (f overflows within the step {e.step:.1e}); "
                           "the verdict rests on the tape against the symbolic value")
     sides = {"forward": e.forward, "backward": e.backward}

@@ -21,7 +21,7 @@ def test_dropout_is_reported_as_not_deterministic():
 
     dropout = keras.layers.Dropout(0.5)
     with pytest.raises(gradlab.NotDeterministicError, match="not deterministic.*training=False") as info:
-        gradlab.check(lambda x: tf.reduce_sum(dropout(x, training=True)), np.ones(10))
+        gradlab.check(lambda x: dropout(x, training=True), np.ones(100))  # two equal masks: chance 2**-100
     assert "\n" not in str(info.value)
 
 
@@ -51,10 +51,19 @@ def test_limits_can_be_raised_and_lowered():
     assert gradlab.check(lambda x: tf.reduce_sum(x**2), np.ones(100), max_evaluations=400).ok
 
 
-def test_variables_mode_is_refused_when_one_call_at_a_time_would_take_too_long():
+def test_variables_mode_past_the_evaluation_limit_is_refused():
     big = tf.Variable(tf.zeros([300, 300], tf.float64))
-    with pytest.raises(gradlab.TooExpensiveError, match="one call at a time"):
+    with pytest.raises(gradlab.TooExpensiveError, match="360,000 evaluations"):
         gradlab.check(lambda: tf.reduce_sum(tf.sin(big)), variables=[big], max_evaluations=1000)
+
+
+def test_f_that_must_be_called_once_per_point_is_refused_when_that_would_take_too_long(monkeypatch):
+    from gradlab.engine import check
+
+    monkeypatch.setattr(check, "MAX_SECONDS", 1e-3)
+    w = tf.Variable(np.linspace(0.0, 1.0, 2000))
+    with pytest.raises(gradlab.TooExpensiveError, match="called once per perturbation"):
+        gradlab.check(lambda: tf.constant(np.sum(np.sin(w.numpy()))), variables=[w], unconnected="zero")
 
 
 def test_fast_mode_bounds_its_memory_for_a_large_output():
@@ -143,7 +152,15 @@ def test_a_check_of_the_same_variable_inside_f_is_refused():
 # broken kernels and vectorization -------------------------------------------------------------------------------
 
 
-def test_where_onednn_is_broken_batch_matmuls_are_evaluated_without_pfor(monkeypatch):
+@pytest.fixture
+def traced(monkeypatch):
+    """Small checks evaluated the way large ones are (not one call at a time)."""
+    from gradlab.engine import evaluate
+
+    monkeypatch.setattr(evaluate, "EAGER_SECONDS", 0.0)
+
+
+def test_where_onednn_is_broken_batch_matmuls_are_evaluated_without_pfor(monkeypatch, traced):
     from gradlab.engine import platform
 
     monkeypatch.setattr(platform, "onednn_float32_matmul_broken", lambda: True)
@@ -155,7 +172,7 @@ def test_where_onednn_is_broken_batch_matmuls_are_evaluated_without_pfor(monkeyp
     assert "vectorized" not in result.evaluation.split(":")[0]
 
 
-def test_float64_and_rank_two_matmuls_stay_vectorized_even_where_onednn_is_broken(monkeypatch):
+def test_float64_and_rank_two_matmuls_stay_vectorized_even_where_onednn_is_broken(monkeypatch, traced):
     from gradlab.engine import platform
 
     monkeypatch.setattr(platform, "onednn_float32_matmul_broken", lambda: True)
@@ -165,13 +182,13 @@ def test_float64_and_rank_two_matmuls_stay_vectorized_even_where_onednn_is_broke
     assert gradlab.check(lambda x: tf.matmul(x, w64), np.ones((1, 3, 3))).evaluation.startswith("vectorized")
 
 
-def test_a_batched_evaluation_that_disagrees_with_plain_calls_is_not_used():
+def test_a_batched_evaluation_that_disagrees_with_plain_calls_is_not_used(traced):
     def f(x):  # a function whose traced form differs from its eager one, as a broken kernel would
         return tf.reduce_sum(x**2) + (0.0 if tf.executing_eagerly() else 1e-3)
 
     result = gradlab.check(f, np.array([1.0, 2.0, 3.0]))
     assert result.ok, to_text(result)
-    assert "disagreed with plain calls" in result.evaluation
+    assert "disagreed with plain calls" in result.evaluation and "traced loop" not in result.evaluation[:12]
 
 
 @pytest.mark.parametrize("name, f, args", [

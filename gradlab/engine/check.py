@@ -186,14 +186,17 @@ def _check(f, point, recorded, mode, rtol, atol, seed, unconnected, samples, met
     seconds = _deterministic(f, point, y, nondet_tol)
     dtype = lowest_precision([*point.dtypes, y.dtype.name])
     tol = tolerance(dtype, rtol, atol)
+    max_memory, max_evaluations = limits
     with np.errstate(all="ignore"):
         run = _Run(f, point, y, tape, tol, method, unconnected, np.random.default_rng(seed), nondet_tol or 0.0)
+        run.call_seconds = seconds
+        run.max_seconds = MAX_SECONDS if max_evaluations is None else None
         if reference == "float64":
             run.use_float64_reference()
         if mode == "full":
-            _guard(point, y, method, seconds, *limits, samples)
+            _guard(point, y, method, max_memory, max_evaluations, samples)
             return run.full()
-        return run.fast(samples, limits[0])
+        return run.fast(samples, max_memory)
 
 
 def _deterministic(f, point, y, nondet_tol):
@@ -218,27 +221,20 @@ def _deterministic(f, point, y, nondet_tol):
     return seconds
 
 
-def _guard(point, y, method, seconds, max_memory, max_evaluations, samples):
+def _guard(point, y, method, max_memory, max_evaluations, samples):
     """Refuse a full check past its limits, with the estimate and what to do instead."""
     entries = sum(v.shape.num_elements() for v in point.values)
     outputs = y.shape.num_elements()
     evaluations = EVALUATIONS_PER_ENTRY[method] * entries
     memory = entries * outputs * BYTES_PER_JACOBIAN_ENTRY
     memory_limit = MAX_MEMORY if max_memory is None else max_memory
-    one_by_one = bool(point.variables)
-    if max_evaluations is not None:
-        evaluation_limit, why = max_evaluations, "max_evaluations"
-    elif one_by_one and seconds > 0 and MAX_SECONDS / seconds < MAX_EVALUATIONS:
-        evaluation_limit, why = int(MAX_SECONDS / seconds), f"about {MAX_SECONDS:.0f} s at {seconds * 1e3:.2g} ms a call"
-    else:
-        evaluation_limit, why = MAX_EVALUATIONS, "the default"
+    evaluation_limit = MAX_EVALUATIONS if max_evaluations is None else max_evaluations
     if memory <= memory_limit and evaluations <= evaluation_limit:
         return
-    took = f", about {_duration(evaluations * seconds)} one call at a time" if one_by_one else ""
     raise TooExpensiveError(
-        f"full mode here needs about {evaluations:,} evaluations of f{took} and {_bytes(memory)} for "
+        f"full mode here needs about {evaluations:,} evaluations of f and {_bytes(memory)} for "
         f"{outputs:,} x {entries:,} Jacobian entries, past the limits ({evaluation_limit:,} evaluations, "
-        f"{why}; {_bytes(memory_limit)}); use mode='fast' (about {4 + 4 * samples * len(point.values)} "
+        f"{_bytes(memory_limit)}); use mode='fast' (about {4 + 4 * samples * len(point.values)} "
         f"evaluations), check fewer entries, or raise max_evaluations= / max_memory=")
 
 
@@ -247,10 +243,6 @@ def _bytes(n):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} bytes"
-
-
-def _duration(s):
-    return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
 
 
 def sample_index(rng, size, samples):
@@ -280,6 +272,7 @@ class _Run:
         self.sources = point.variables or point.values
         self.notes = []
         self.evaluators = []
+        self.call_seconds, self.max_seconds = None, None
         self.reference = y.dtype.name
         self.nonfinite = not np.all(np.isfinite(y.numpy()))
         if self.nonfinite:
@@ -312,7 +305,8 @@ class _Run:
         return tf.cast(v, tf.float64)
 
     def evaluator(self, cotangent=None):
-        evaluator = Evaluator(self.f, self.numeric_point, self.numeric_y, cotangent)
+        evaluator = Evaluator(self.f, self.numeric_point, self.numeric_y, cotangent, self.call_seconds,
+                              self.max_seconds)
         self.evaluators.append(evaluator)
         return evaluator
 
@@ -352,8 +346,7 @@ class _Run:
     def full(self):
         evaluator = self.evaluator()
         reports, entries, tapes, numerics = [], [], [], []
-        pfor = self.point.variables or not evaluator.unsafe
-        jacobians = gradients(self.tape, self.y, self.sources, pfor=bool(pfor))
+        jacobians = gradients(self.tape, self.y, self.sources, pfor=not evaluator.unsafe)
         for i in range(len(self.sources)):
             report, worst, tape_i, numeric_i = self.full_input(evaluator, i, jacobians[i])
             reports.append(report)

@@ -68,7 +68,7 @@ def unsafe_to_vectorize(f, point):
     if "float32" not in point.dtypes or not onednn_float32_matmul_broken():
         return ""
     try:
-        risky = sorted(op_types(f, point.values) & MATMUL_OPS)
+        risky = sorted(op_types(f, [] if point.variables else point.values) & MATMUL_OPS)
     except Exception:  # noqa: BLE001 - f cannot be traced; it will be called one point at a time anyway
         return ""
     if not risky:

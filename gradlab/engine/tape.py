@@ -8,6 +8,10 @@ from gradlab.engine.platform import quiet_internals
 from gradlab.errors import NotDifferentiableError, summary
 
 
+#: Outputs up to this size get their Jacobian from one vector-Jacobian product per output.
+SMALL_OUTPUT = 16
+
+
 def tape_gradient(f, *args, names=None):
     """d f / d arg for each argument, as numpy arrays (output shape + argument shape; the Jacobian for
     non-scalar outputs). Raises NotDifferentiableError, naming the argument and the likely cause, where the
@@ -55,6 +59,16 @@ def gradients(tape, y, sources, cotangent=None, pfor=True):
 
 
 def _jacobian(tape, y, x, pfor):
+    outputs = y.shape.num_elements()
+    if outputs <= SMALL_OUTPUT:  # one vector-Jacobian product per output: no tracing, no pfor
+        rows = []
+        for k in range(outputs):
+            seed = tf.reshape(tf.one_hot(k, outputs, dtype=y.dtype), y.shape)
+            row = tape.gradient(y, x, output_gradients=seed)
+            if row is None:
+                return None
+            rows.append(tf.convert_to_tensor(row))
+        return tf.reshape(tf.stack(rows), [*y.shape, *x.shape])
     if pfor:
         try:
             jacobian = tape.jacobian(y, x)

@@ -50,6 +50,12 @@ MAX_SECONDS = 60.0
 #: estimates and the verdict's arrays, all float64, and the tape's own Jacobian in f's dtype.
 BYTES_PER_JACOBIAN_ENTRY = 12 * 8
 
+#: Perturbations whose plain calls of f would take less than this in all are evaluated one call at a time:
+#: tracing a batched evaluation costs more than that.
+EAGER_SECONDS = 0.1
+#: What one eager evaluation costs beyond f itself (building the moved argument, reading the result back).
+EAGER_OVERHEAD = 2e-4
+
 #: Two calls of f at the same point may differ by this many ulps of f's largest value before f is called
 #: not deterministic (parallel reductions may round differently); nondet_tol= sets an absolute level instead.
 NONDET_ULPS = 64
