@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from gradlab._tf import tf
 from gradlab.engine.evaluate import Evaluator
 from gradlab.engine.inputs import Point, call, resolve, variables_point
 from gradlab.engine.judge import excess, judge
@@ -188,9 +189,8 @@ def _check(f, point, recorded, mode, rtol, atol, seed, unconnected, samples, met
     tol = tolerance(dtype, rtol, atol)
     max_memory, max_evaluations = limits
     with np.errstate(all="ignore"):
-        run = _Run(f, point, y, tape, tol, method, unconnected, np.random.default_rng(seed), nondet_tol or 0.0)
-        run.call_seconds = seconds
-        run.max_seconds = MAX_SECONDS if max_evaluations is None else None
+        run = _Run(f, point, y, tape, tol, method, unconnected, np.random.default_rng(seed), nondet_tol or 0.0,
+                   seconds, MAX_SECONDS if max_evaluations is None else None)
         if reference == "float64":
             run.use_float64_reference()
         if mode == "full":
@@ -265,14 +265,14 @@ def _choose(what, value, allowed):
 class _Run:
     """One check in progress: the point, the tape, the tolerance and what has been found so far."""
 
-    def __init__(self, f, point, y, tape, tol, method, unconnected, rng, noise):
+    def __init__(self, f, point, y, tape, tol, method, unconnected, rng, noise, call_seconds, max_seconds):
         self.f, self.point, self.y, self.tape, self.tol = f, point, y, tape, tol
         self.method, self.unconnected, self.rng, self.noise = method, unconnected, rng, noise
+        self.call_seconds, self.max_seconds = call_seconds, max_seconds  # for the evaluators' choice of way
         self.numeric_point, self.numeric_y = point, y
         self.sources = point.variables or point.values
         self.notes = []
         self.evaluators = []
-        self.call_seconds, self.max_seconds = None, None
         self.reference = y.dtype.name
         self.nonfinite = not np.all(np.isfinite(y.numpy()))
         if self.nonfinite:
@@ -282,7 +282,7 @@ class _Run:
         """Evaluate the numeric side in float64, if f takes float64 arguments and agrees with itself there."""
         if all(d == "float64" for d in self.point.dtypes):
             return
-        wide = Point([self._cast(v) for v in self.point.values], self.point.names, [], self.point.promoted)
+        wide = Point([tf.cast(v, tf.float64) for v in self.point.values], self.point.names, [], self.point.promoted)
         try:
             y64 = call(self.f, wide)
         except Exception as exc:  # noqa: BLE001 - f insists on float32: the reference stays in f's dtype
@@ -298,11 +298,6 @@ class _Run:
                               "by more than the tolerance")
             return
         self.numeric_point, self.numeric_y, self.reference = wide, y64, "float64"
-
-    def _cast(self, v):
-        from gradlab._tf import tf
-
-        return tf.cast(v, tf.float64)
 
     def evaluator(self, cotangent=None):
         evaluator = Evaluator(self.f, self.numeric_point, self.numeric_y, cotangent, self.call_seconds,
@@ -329,9 +324,9 @@ class _Run:
         unsure = sum(r.inconclusive for r in reports) + int(projection is not None and projection.state == "inconclusive")
         compared = sum(r.compared for r in reports) + int(projection is not None)
         if kinks:
-            self.notes.append(f"{kinks} of {compared} compared values are at kinks (f is not differentiable "
-                              "within the smallest useful step); the tape lies between the one-sided "
-                              "estimates there, so they are not failures")
+            self.notes.append(f"{kinks} of {compared} compared values are at kinks: f is not differentiable "
+                              "within the smallest useful step there (a kink, a pole or a domain edge), and "
+                              "where the one-sided estimates settle the tape lies between them; not failures")
         if unsure:
             if self.tol.dtype == "float32" and self.reference != "float64":
                 hint = ("reference='float64' (or float64 inputs) judges them" if not self.point.variables

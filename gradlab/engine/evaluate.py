@@ -60,6 +60,7 @@ class Evaluator:
         self.evaluations = 0
         self._ways = {}  # argument -> the way that passed its cross-check, or "eager"
         self._chunks = {}  # argument -> rows per traced call
+        self._jit = {}  # argument -> whether its vectorized evaluation is compiled with XLA
         self._traced = {}
         self._unsafe = None
         self._timed = False
@@ -164,9 +165,10 @@ class Evaluator:
             index = np.concatenate([index, index[:1]])
             delta = np.concatenate([delta, np.zeros(1, dtype=delta.dtype)])
         rows = len(index)
-        if i not in self._chunks:
+        if i not in self._chunks:  # sized by the first (largest) call: the ladder's first rung
             n = self.point.values[i].shape.num_elements()
             self._chunks[i] = int(min(rows, max(1, CHUNK_ELEMENTS // max(n, self.output_size, 1))))
+            self._jit[i] = way == "vectorized" and rows * n >= XLA_THRESHOLD
         chunk = self._chunks[i]
         padded = -(-rows // chunk) * chunk
         index = np.concatenate([index, np.repeat(index[-1:], padded - rows)])
@@ -193,7 +195,7 @@ class Evaluator:
     def _run(self, i, way, index, delta, chunk):
         key = (i, way, chunk)
         if key not in self._traced:
-            jit = way == "vectorized" and chunk * self.point.values[i].shape.num_elements() >= XLA_THRESHOLD
+            jit = way == "vectorized" and self._jit.get(i, False)
             self._traced[key] = [_trace(self.f, self.point, i, way, self.shape, self.dtype, jit), jit]
         fn, jit = self._traced[key]
         args = (tf.constant(index), tf.constant(delta))

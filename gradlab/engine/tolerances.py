@@ -41,8 +41,8 @@ STATES = ("ok", "kink", "inconclusive", "fail")
 
 #: Limits of one check, refused up front past them (check(..., max_memory=, max_evaluations=) raise them).
 #: Memory counts the Jacobians and the arrays compared with them; evaluations count calls of f at perturbed
-#: points. Where f is called once per perturbation (tf.Variables, or f that cannot be traced), the limit on
-#: evaluations is also what MAX_SECONDS allows at f's measured speed.
+#: points. Where f can only be called once per perturbation (it cannot be traced), the calls are also
+#: refused past MAX_SECONDS at f's measured speed, unless the caller set max_evaluations.
 MAX_MEMORY = 2 << 30
 MAX_EVALUATIONS = 200_000
 MAX_SECONDS = 60.0
