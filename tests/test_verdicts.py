@@ -79,6 +79,21 @@ def test_the_float32_relu_network_passes_and_names_what_it_could_not_judge(mode)
         assert (words in to_text(result, width=200)) == (count > 0)
 
 
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_relu_network_sitting_on_a_kink_names_it(mode):
+    # float64: in float32 the slope's jump from one sample of 32 is below the round-off of the smallest
+    # useful step, and the same entries are rightly called inconclusive instead
+    model, x, y = relu_model("float64")
+    x = tf.concat([tf.zeros([1, 8], tf.float64), x[1:]], axis=0)  # sample 0: each hidden input is its bias
+    # Keras starts biases at zero, so every hidden unit sits exactly on its kink for sample 0
+    result = gradlab.check(lambda: tf.reduce_mean((model(x) - y) ** 2), variables=model.trainable_variables,
+                           mode=mode, samples=200)
+    assert result.ok, to_text(result)
+    bias = result.inputs[1]
+    assert bias.name.endswith("bias") and bias.kinks == 16 and "16 at kinks" in bias.note, to_text(result)
+    assert all(e.state == "kink" and e.input == bias.name for e in result.worst), to_text(result)
+
+
 def test_a_kink_at_the_point_is_its_own_state_with_both_sides():
     result = gradlab.check(tf.nn.relu, [-1.0, 0.0, 1.0])
     assert result.kinks == 1 and result.inputs[0].kinks == 1
