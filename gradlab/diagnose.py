@@ -89,8 +89,9 @@ def why_none(tape, target, sources, names=None):
     if not isinstance(tape, tf.GradientTape):
         raise GradlabError(f"why_none needs the tf.GradientTape that recorded the target, got "
                            f"{type(tape).__name__}; pass the tape from `with tf.GradientTape() as tape:`")
-    sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
-    names = _names(sources, names)
+    given = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+    names = _names(given, names)
+    sources = [_unwrapped(s) for s in given]
     if getattr(tape, "_tape", True) is None:
         raise GradlabError("this tape holds no record: a tape is used up by its first tape.gradient call "
                            "unless persistent=True; pass it to why_none instead of calling tape.gradient")
@@ -123,9 +124,24 @@ def why_none(tape, target, sources, names=None):
     return Diagnosis(findings)
 
 
+def _unwrapped(source):
+    """The tf.Variable a Keras 3 variable holds (`.value`), which is what the tape watches; else the source."""
+    if isinstance(source, (tf.Tensor, tf.Variable)) or not hasattr(source, "assign"):
+        return source
+    inner = getattr(source, "value", None)
+    return inner if isinstance(inner, tf.Variable) else source
+
+
 def _names(sources, names):
     if names is None:
-        return [f"sources[{i}]" if len(sources) > 1 else "source" for i in range(len(sources))]
+        def default(i, source):
+            if getattr(source, "path", None):  # a Keras variable: "dense/kernel"
+                return source.path
+            if isinstance(source, tf.Variable) and source.name.split(":")[0] != "Variable":  # named by you
+                return source.name.split(":")[0]
+            return f"sources[{i}]" if len(sources) > 1 else "source"
+
+        return [default(i, source) for i, source in enumerate(sources)]
     from gradlab.engine.inputs import checked_names
 
     return checked_names(names, len(sources), "sources")

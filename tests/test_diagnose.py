@@ -239,3 +239,23 @@ def test_the_view_shows_gradients_and_each_cause_with_its_fix():
 def test_every_cause_names_a_fix(kind):
     cause, fix = CAUSES[kind]
     assert cause.format(name="x", what="a float") and fix.format(name="x", what="a float")
+
+
+def test_keras_3_variables_get_their_gradients_and_their_paths():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="hidden")])
+    x = tf.constant([[1.0, 2.0, 3.0]])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x) ** 2)
+    diagnosis = why_none(tape, loss, model.trainable_variables)
+    assert diagnosis.ok and [f.name for f in diagnosis.findings] == [v.path for v in model.trainable_variables]
+    assert diagnosis.findings[0].name.endswith("hidden/kernel")
+    assert all(g is not None and g.shape == v.shape for g, v in zip(diagnosis.gradients, model.trainable_variables))
+
+
+def test_a_named_tf_variable_is_called_by_its_name():
+    w = tf.Variable(2.0, name="weight")
+    with tf.GradientTape() as tape:
+        y = tf.constant(3.0) * 2.0
+    assert why_none(tape, y, [w]).findings[0].name == "weight"
