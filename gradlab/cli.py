@@ -80,10 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_console():
-    """A rich Console on stdout: styled on a terminal, plain text when piped; NO_COLOR drops colours."""
+    """A rich Console on stdout: styled on a terminal, plain text when piped or when NO_COLOR is set (no
+    escapes at all, bold and dim included); a reader that goes away ends the command quietly, exit 0."""
     from rich.console import Console
 
-    return Console()
+    class _Console(Console):
+        def on_broken_pipe(self):  # rich's own exits 1; the edge of main turns this into a quiet 0
+            self.quiet = True
+            raise BrokenPipeError
+
+    plain = bool(os.environ.get("NO_COLOR"))
+    return _Console(color_system=None) if plain else _Console()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -160,3 +160,33 @@ def test_piped_lesson_is_plain_text_without_tensorflow_noise(user_env, tmp_path)
     assert ANSI_ESCAPE not in run.stdout and "\x1b" not in run.stdout
     assert not [noise for noise in TENSORFLOW_NOISE if noise in run.stderr.lower()], run.stderr
     assert "36.000003007075065" in run.stdout and "10.000000003174137" in run.stdout
+
+
+@pytest.mark.slow
+def test_no_color_on_a_terminal_means_no_escapes_at_all(user_env):
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    run = subprocess.run([sys.executable, "-m", "gradlab", "lessons"], stdout=follower, stderr=follower,
+                         env={**user_env, "NO_COLOR": "1", "COLUMNS": "100"}, timeout=120)
+    os.close(follower)
+    text = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        text += chunk
+    os.close(leader)
+    assert run.returncode == 0 and b"Partial derivatives" in text and b"\x1b[" not in text
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_exit_0(user_env):
+    process = subprocess.Popen([sys.executable, "-m", "gradlab", "lessons"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=user_env)
+    process.stdout.close()  # like `gradlab lessons | head -0`
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and b"Traceback" not in err
