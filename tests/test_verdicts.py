@@ -60,6 +60,8 @@ CORRECT = [
     ("the same tensor twice", lambda a, b: tf.reduce_sum(a * b),
      (tf.constant([1.0, 2.0], tf.float64), ) * 2, {}),
     ("sqrt at 0: an infinite derivative", lambda x: tf.reduce_sum(tf.sqrt(x)), (np.array([0.0, 4.0]),), {}),
+    ("x**x at 0: a nan from the tape at a domain edge", lambda x: x**x, (np.float32(0.0),), {}),
+    ("sum exp(log1p(y)) at -1", lambda y: tf.reduce_sum(tf.exp(tf.math.log1p(y))), (np.array([-1.0, 0.5]),), {}),
 ]
 
 
@@ -123,6 +125,12 @@ WRONG = [
 def test_a_wrong_gradient_still_fails(name, f, args, options):
     result = gradlab.check(lambda *a: tf.reduce_sum(f(*a)), *args, **options)
     assert not result.ok and result.state == "fail", to_text(result)
+
+
+def test_a_nan_gradient_where_f_is_smooth_fails():
+    # y / (2 / y) is y**2 / 2, smooth at 0, but the tape's chain rule meets 2/0 = inf there and gives nan
+    result = gradlab.check(lambda y: tf.reduce_sum(y / (2.0 / y)), np.array([0.0, 1.5]))
+    assert not result.ok and result.worst[0].state == "fail" and result.worst[0].index == (0,), to_text(result)
 
 
 def test_a_one_percent_error_in_a_relu_layers_custom_gradient_is_caught():

@@ -13,7 +13,8 @@ Judged against the tape, each compared value ends in one of the STATES:
     kink          no step down to the smallest is smooth: f is not differentiable within the step. Where the
                   one-sided estimates have settled (a kink), the tape must lie between them (with their
                   errors and the tolerance), or it is wrong even for a kink and the value fails; where they
-                  still change with the step (a pole, a jump, a domain edge), nothing bounds the derivative
+                  still change with the step (a pole, a jump, a domain edge), nothing bounds the derivative,
+                  and a tape value that is not finite there (sqrt'(0), 0 * inf at a domain edge) is not judged
     inconclusive  the estimate's own error is larger than the tolerance where it would have to decide, or f
                   is not finite on either side of the point within the smallest step
 
@@ -172,7 +173,8 @@ def _decide(est, tape, tol, can, coarse, doubted, previous):
         state = np.where(confirmed, FAIL, state)
         state = np.where(disagree & ~confirmed & ~can, np.where(precise, FAIL, INCONCLUSIVE), state)
         rough = ~est.smooth & ~can
-        state = np.where(rough, np.where(_settled_sides(est, previous, tol), _kink(est, tape, tol), KINK), state)
+        bounded = _settled_sides(est, previous, tol) & np.isfinite(tape)
+        state = np.where(rough, np.where(bounded, _kink(est, tape, tol), KINK), state)
     return state, state != _OPEN, disagree | (doubted & conflict)
 
 
