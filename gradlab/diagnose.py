@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 
 from gradlab._tf import tf
+from gradlab.engine.inputs import checked_names, wrapped_variable
 from gradlab.errors import GradlabError
 from gradlab.render import Result
 
@@ -91,7 +92,8 @@ def why_none(tape, target, sources, names=None):
                            f"{type(tape).__name__}; pass the tape from `with tf.GradientTape() as tape:`")
     given = list(sources) if isinstance(sources, (list, tuple)) else [sources]
     names = _names(given, names)
-    sources = [_unwrapped(s) for s in given]
+    # a Keras 3 variable holds the tf.Variable the tape watched
+    sources = [wrapped_variable(s) if wrapped_variable(s) is not None else s for s in given]
     if getattr(tape, "_tape", True) is None:
         raise GradlabError("this tape holds no record: a tape is used up by its first tape.gradient call "
                            "unless persistent=True; pass it to why_none instead of calling tape.gradient")
@@ -124,14 +126,6 @@ def why_none(tape, target, sources, names=None):
     return Diagnosis(findings)
 
 
-def _unwrapped(source):
-    """The tf.Variable a Keras 3 variable holds (`.value`), which is what the tape watches; else the source."""
-    if isinstance(source, (tf.Tensor, tf.Variable)) or not hasattr(source, "assign"):
-        return source
-    inner = getattr(source, "value", None)
-    return inner if isinstance(inner, tf.Variable) else source
-
-
 def _names(sources, names):
     if names is None:
         def default(i, source):
@@ -142,7 +136,6 @@ def _names(sources, names):
             return f"sources[{i}]" if len(sources) > 1 else "source"
 
         return [default(i, source) for i, source in enumerate(sources)]
-    from gradlab.engine.inputs import checked_names
 
     return checked_names(names, len(sources), "sources")
 

@@ -74,8 +74,8 @@ def to_tensor(position, value, dtype):
         _reject(position, "a bool", "pass a float such as 1.0")
     if _is_python_numbers(value):
         return tf.constant(_as_array(position, value, dtype))
-    if isinstance(value, tf.Variable) or isinstance(getattr(value, "value", None), tf.Variable):
-        variable = as_tf_variable(position, value)
+    if wrapped_variable(value) is not None:
+        variable = wrapped_variable(value)
         _check_dtype(position, variable.dtype.name)
         return tf.identity(variable.read_value())
     if isinstance(value, tf.Tensor):
@@ -119,15 +119,21 @@ def require_entries(point):
         raise GradlabError(f"nothing to check: every argument is empty ({shapes}); pass values with entries")
 
 
-def as_tf_variable(position, v):
-    """The tf.Variable behind `v`: itself, or the one a Keras 3 variable wraps (`v.value`)."""
+def wrapped_variable(v):
+    """The tf.Variable behind `v`: itself, the one a Keras 3 variable wraps (`v.value`), or None."""
     if isinstance(v, tf.Variable):
         return v
     wrapped = getattr(v, "value", None) if hasattr(v, "assign") else None
-    if isinstance(wrapped, tf.Variable):
-        return wrapped
-    _reject(position, f"a {type(v).__name__} in variables",
-            "pass tf.Variable or Keras variables (e.g. model.trainable_variables)")
+    return wrapped if isinstance(wrapped, tf.Variable) else None
+
+
+def as_tf_variable(position, v):
+    """The tf.Variable behind `v`, or a clear error for anything else."""
+    variable = wrapped_variable(v)
+    if variable is None:
+        _reject(position, f"a {type(v).__name__} in variables",
+                "pass tf.Variable or Keras variables (e.g. model.trainable_variables)")
+    return variable
 
 
 def variables_point(variables, names=None):
@@ -148,7 +154,9 @@ def variables_point(variables, names=None):
                                "list each variable once")
         seen[id(v)] = i
     values = [tf.identity(v.read_value()) for v in unwrapped]
-    return Point(values, names, unwrapped, False)
+    point = Point(values, names, unwrapped, False)
+    require_entries(point)
+    return point
 
 
 def as_output(y):
