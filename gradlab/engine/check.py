@@ -2,7 +2,8 @@
 
 Each compared value ends in one of four states (gradlab.engine.ladder): ok, kink (not differentiable within
 the step, the tape between the one-sided estimates), inconclusive (the estimate is too coarse to tell) and
-fail. A check is ok when nothing fails and something could be judged.
+fail. A check is ok when nothing fails and some value was judged ok (kinks and inconclusive values are not
+failures, but they prove nothing either).
 """
 
 import time
@@ -164,9 +165,11 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
         if reference is not None:
             raise GradlabError("reference='float64' needs f's arguments to evaluate in float64; with "
                                "variables=, build the model in float64 instead")
-        point = variables_point(variables, names)
-        with claimed(point.variables, point.names), restoring(point.variables, point.values):
-            return _check(f, point, record(f, point), **options)
+        given = variables_point(variables, names)
+        with claimed(given.variables, given.names):
+            point = variables_point(variables, names)  # read once this thread holds them
+            with restoring(point.variables, point.values):
+                return _check(f, point, record(f, point), **options)
     if not args:
         raise GradlabError("check needs arguments of f, or variables=[...] for a function of no arguments")
     point, recorded = resolve(f, args, names, run=record)
@@ -232,7 +235,7 @@ def _guard(point, y, method, max_memory, max_evaluations, samples):
     if memory <= memory_limit and evaluations <= evaluation_limit:
         return
     raise TooExpensiveError(
-        f"full mode here needs about {evaluations:,} evaluations of f and {_bytes(memory)} for "
+        f"full mode here needs at least {evaluations:,} evaluations of f and {_bytes(memory)} for "
         f"{outputs:,} x {entries:,} Jacobian entries, past the limits ({evaluation_limit:,} evaluations, "
         f"{_bytes(memory_limit)}); use mode='fast' (about {4 + 4 * samples * len(point.values)} "
         f"evaluations), check fewer entries, or raise max_evaluations= / max_memory=")
@@ -309,8 +312,8 @@ class _Run:
         rank = {"fail": 0, "inconclusive": 1, "kink": 2, "ok": 3}
         entries.sort(key=lambda e: (rank[e.state], -excess(e.abs_error, e.allowed)))
         failed = any(r.failed or (not r.ok) for r in reports) or (projection is not None and not projection.ok)
-        judged = any(r.compared - r.inconclusive > 0 for r in reports) or (
-            projection is not None and projection.state in ("ok", "kink"))
+        judged = any(r.compared - r.inconclusive - r.kinks > 0 for r in reports) or (
+            projection is not None and projection.state == "ok")
         state = "fail" if failed or self.nonfinite else "ok" if judged else "inconclusive"
         self.explain(reports, projection)
         how = "; ".join(dict.fromkeys(e.describe() for e in self.evaluators if e.how))
@@ -437,9 +440,9 @@ class _Run:
 
         tol = replace(self.tol, atol=self.tol.atol + self.tol.rtol * scale)  # judged against sum |g * u|
         outcome = ladder(evaluate, np.zeros(1), np.array([h]), np.array([y0]), self.method, EPS[dtype], tol,
-                         np.array([[tape_value]]), noise=self.noise)
+                         np.array([[tape_value]]), noise=self.noise * float(np.sum(np.abs(evaluator.cotangent))))
         value, error = float(outcome.value[0, 0]), float(outcome.error[0, 0])
-        verdict = judge(tape_value, value, error, self.tol, scale=scale)
+        verdict = judge(tape_value, value, error, tol)  # the threshold the ladder decided with
         state = STATES[int(outcome.state[0, 0])]
         return Entry(f"v^T J u over {over}", (), tape_value, value, float(verdict.abs_error),
                      float(verdict.rel_error), error, float(verdict.allowed), state != "fail", state,
@@ -518,7 +521,7 @@ class _Run:
         if np.any(shrunk):
             parts.append(f"step shrunk for {int(np.count_nonzero(shrunk))} of {len(shrunk)} entries "
                          f"(down to {np.nanmin(outcome.step):.1e})")
-        decided = states == OK
+        decided = (states == OK) | (states == FAIL)
         report = InputReport(self.point.names[i], tuple(x.shape), x.dtype.name, checked,
                              checked if total is None else total, counts["fail"] == 0,
                              float(np.max(verdict.abs_error, where=decided, initial=0.0)),

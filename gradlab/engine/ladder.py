@@ -2,21 +2,26 @@
 
 An estimate is trusted only where its stencil looks smooth (gradlab.engine.numeric.Level.smooth). An entry
 starts at the method's usual step; where the estimate there is not settled, that entry alone is estimated
-again at a step LADDER_FACTOR times smaller, down to what the dtype resolves (gradlab.engine.tolerances).
+again at a step LADDER_FACTOR times smaller (straight at the relative step eps^(1/5) * |x| where the stencil
+is rough and that is smaller: a pole or domain edge near 0), down to what the dtype resolves
+(gradlab.engine.tolerances).
 Judged against the tape, each compared value ends in one of the STATES:
 
     ok            a smooth stencil whose estimate agrees with the tape within tolerance + k * its error
                   (where only that error covers the difference, and it is mostly truncation, the step
                   shrinks first, so that a coarse estimate cannot hide a wrong gradient)
     fail          the tape disagrees with smooth estimates at two successive steps that agree with each other,
-                  or at the smallest step, where the estimate is precise enough to tell
+                  or at the smallest step, where the estimate is precise enough to tell; or the tape is not
+                  finite where f is smooth
     kink          no step down to the smallest is smooth: f is not differentiable within the step. Where the
                   one-sided estimates have settled (a kink), the tape must lie between them (with their
                   errors and the tolerance), or it is wrong even for a kink and the value fails; where they
-                  still change with the step (a pole, a jump, a domain edge), nothing bounds the derivative,
-                  and a tape value that is not finite there (sqrt'(0), 0 * inf at a domain edge) is not judged
-    inconclusive  the estimate's own error is larger than the tolerance where it would have to decide, or f
-                  is not finite on either side of the point within the smallest step
+                  still change with the step (a pole, a jump), nothing bounds the derivative; a tape value
+                  that is not finite at a domain edge (sqrt'(0), 0 * inf where one side is undefined) is not
+                  judged. Kinks are not failures, but they do not count as judged either
+    inconclusive  the estimate's own error is larger than the tolerance where it would have to decide (or,
+                  where they agree, round-off makes it larger than both values), or f is not finite on either
+                  side of the point within the smallest step
 
 Without a tape (numeric_gradient) an entry shrinks while its stencil is not smooth, and the most accurate
 smooth estimate is kept.
@@ -28,7 +33,8 @@ import numpy as np
 
 from gradlab.engine.numeric import level_estimate, moves_at, resolvable, steps_for
 from gradlab.errors import GradlabError
-from gradlab.engine.tolerances import EPS, LADDER_FACTOR, LADDER_LEVELS, LADDER_ROUNDOFF_STOP, STATES
+from gradlab.engine.tolerances import (EPS, LADDER_FACTOR, LADDER_LEVELS, LADDER_ROUNDOFF_STOP, STATES,
+                                       lowest_precision, relative_step)
 
 OK, KINK, INCONCLUSIVE, FAIL = (STATES.index(s) for s in ("ok", "kink", "inconclusive", "fail"))
 _OPEN = -1
@@ -49,9 +55,6 @@ class Outcome:
     shrunk: np.ndarray
     state: np.ndarray
 
-    def count(self, state):
-        return int(np.count_nonzero(self.state == STATES.index(state)))
-
 
 def column_ladder(evaluator, i, index, method, tol, tape=None, step=None, noise=0.0):
     """The ladder for entries `index` of argument i, every output of f compared (tape: (entries, outputs))."""
@@ -61,7 +64,7 @@ def column_ladder(evaluator, i, index, method, tol, tape=None, step=None, noise=
         ys = evaluator.rows(i, np.tile(index[which], len(moves)), np.concatenate(moves))
         return ys.astype(np.float64).reshape(len(moves), len(which), -1)
 
-    eps = EPS[lowest(x.dtype.name, evaluator.dtype)]
+    eps = EPS[lowest_precision([x.dtype.name, evaluator.dtype])]
     h = steps_for(x, method, step)
     if step is not None and not np.all(resolvable(x, moves_at(x, h, method))):
         raise GradlabError(f"step {step!r} is below the resolution of {x.dtype.name} at these values "
@@ -80,13 +83,9 @@ def projected_ladder(evaluator, i, index, method, tol, tape=None, noise=0.0):
         ys = ys.astype(np.float64).reshape(len(moves), len(which), 2)
         return ys[..., :1], np.maximum(ys[..., 1:].max(axis=0), float(np.abs(v) @ np.abs(evaluator.y0)))
 
-    eps = EPS[lowest(x.dtype.name, evaluator.dtype)]
+    eps = EPS[lowest_precision([x.dtype.name, evaluator.dtype])]
     return ladder(evaluate, x, steps_for(x, method), np.array([v @ evaluator.y0]), method, eps, tol, tape,
                   noise=noise * float(np.sum(np.abs(v))))
-
-
-def lowest(*dtypes):
-    return "float32" if "float32" in dtypes else "float64"
 
 
 def ladder(evaluate, x, h, y0, method, eps, tol, tape=None, fixed=False, noise=0.0):
@@ -126,8 +125,14 @@ def ladder(evaluate, x, h, y0, method, eps, tol, tape=None, fixed=False, noise=0
         out.shrunk[active] = level
 
         smaller = h[active] / LADDER_FACTOR
+        if not fixed:  # a rough entry near 0 goes straight to a step relative to |x|: its pole or edge is there
+            relative = (relative_step(x.dtype.name, method) * np.abs(x[active])).astype(x.dtype)
+            rough = ~np.all(est.smooth | settled[active], axis=1)
+            jump = rough & (relative < smaller) & resolvable(x[active], moves_at(x[active], relative, method))
+            smaller = np.where(jump, relative, smaller)
         size = np.fmax(np.fmax(np.abs(est.value), np.abs(est.forward)), np.abs(est.backward))
-        quiet = est.roundoff * LADDER_FACTOR <= LADDER_ROUNDOFF_STOP * np.fmax(size, tol.allowed(0.0, 0.0))
+        growth = (h[active] / smaller)[:, None]
+        quiet = est.roundoff * growth <= LADDER_ROUNDOFF_STOP * np.fmax(size, tol.allowed(0.0, 0.0))
         room = (level < LADDER_LEVELS and not fixed) & resolvable(x[active], moves_at(x[active], smaller, method))
         can = room[:, None] & (quiet | ~est.smooth)
         coarse = (est.truncation > est.roundoff) & (est.error > tol.allowed(np.abs(est.value), 0.0))
@@ -168,12 +173,16 @@ def _decide(est, tape, tol, can, coarse, doubted, previous):
         # agreement settles unless a smaller step could still sharpen a coarse estimate, or it contradicts
         # a disagreement one step up without being precise enough to overrule it
         conflict = agree & doubted & ~precise
-        state = np.where(agree & ~(coarse & can) & ~conflict, OK, state)
+        # an estimate swamped by round-off, its error larger than both values, carries no digit to agree with
+        useless = ~precise & (est.roundoff > est.truncation) & (est.error > np.fmax(np.abs(est.value), np.abs(tape)))
+        state = np.where(agree & ~(coarse & can) & ~conflict, np.where(useless, INCONCLUSIVE, OK), state)
         state = np.where(conflict & ~can, INCONCLUSIVE, state)
         state = np.where(confirmed, FAIL, state)
         state = np.where(disagree & ~confirmed & ~can, np.where(precise, FAIL, INCONCLUSIVE), state)
+        state = np.where(est.smooth & ~np.isfinite(tape), FAIL, state)  # nan or inf where f is smooth
         rough = ~est.smooth & ~can
-        bounded = _settled_sides(est, previous, tol) & np.isfinite(tape)
+        sides = np.isfinite(est.forward) & np.isfinite(est.backward)  # not a domain edge or pole
+        bounded = _settled_sides(est, previous, tol) & (np.isfinite(tape) | sides)
         state = np.where(rough, np.where(bounded, _kink(est, tape, tol), KINK), state)
     return state, state != _OPEN, disagree | (doubted & conflict)
 

@@ -123,16 +123,6 @@ def offsets(h, method):
     return [h, h / 2] if method == "forward" else [h, h / 2, -h, -h / 2]
 
 
-def exact_moves(x, method, step=None):
-    """The moves of each entry the method evaluates, each exactly representable: (x + h) - x, so that x + move
-    is the point f really sees. A step below what the dtype resolves at x is refused."""
-    moves = moves_at(x, steps_for(x, method, step), method)
-    if not np.all(resolvable(x, moves)):
-        raise GradlabError(f"step {step!r} is below the resolution of {x.dtype.name} at these values "
-                           f"(x + step == x); use a larger step")
-    return moves
-
-
 def moves_at(x, h, method):
     """The exactly representable moves of x for steps h."""
     return [((x + o) - x).astype(x.dtype) for o in offsets(np.asarray(h, dtype=x.dtype), method)]
@@ -142,16 +132,6 @@ def resolvable(x, moves):
     """Whether every move of each entry is nonzero and at least MIN_MOVE_ULPS units in the last place of x."""
     ulp = np.spacing(np.abs(x).astype(x.dtype))
     return np.all([np.abs(m) >= MIN_MOVE_ULPS * ulp for m in moves], axis=0)
-
-
-def combine(ys, y0, deltas, method, eps, magnitude=None):
-    """The estimate and its error from f's values ys[level, entry, output] at the moves `deltas[level][entry]`.
-
-    Non-finite values of f give non-finite estimates (which a verdict then fails), without warnings.
-    """
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        value, truncation, roundoff = _combine(ys, y0, deltas, method, eps, magnitude)
-        return value, truncation + roundoff
 
 
 def level_estimate(ys, y0, deltas, method, eps, tol, magnitude=None, noise=0.0):

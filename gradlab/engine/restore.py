@@ -59,6 +59,9 @@ def restore(variables, saved):
                         variable.assign(value)
                     if all(_same_bits(v, s) for v, s in zip(variables, saved)):
                         break
+                else:
+                    raise GradlabError("a tf.Variable did not take back its saved value bit for bit; something "
+                                       "else is writing to it during the check")
             break
         except KeyboardInterrupt as exc:  # arrived before the signal was held: restore again
             interrupted = exc

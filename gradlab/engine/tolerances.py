@@ -31,12 +31,12 @@ LADDER_ROUNDOFF_STOP = 0.1
 #: Moves of fewer than this many units in the last place of x are below what the dtype resolves.
 MIN_MOVE_ULPS = 16
 
-#: The states of one compared value, from best to worst as a report counts them.
-#:   ok            the tape agrees with a self-consistent finite-difference estimate
-#:   kink          f is not differentiable within the smallest useful step (one-sided estimates differ even
-#:                 there); the tape lies between them, so nothing is wrong that finite differences can show
+#: The states of one compared value, from best to worst as a report counts them (the rules that decide them
+#: are in gradlab.engine.ladder):
+#:   ok            the tape agrees with a smooth finite-difference estimate
+#:   kink          f is not differentiable within the smallest useful step (a kink, a pole, a domain edge)
 #:   inconclusive  the estimate's own error is too large to tell (float32 noise, or f changes too fast)
-#:   fail          the tape differs from an estimate that is consistent at two step sizes
+#:   fail          the tape differs from estimates that agree with each other, or is not finite where f is smooth
 STATES = ("ok", "kink", "inconclusive", "fail")
 
 #: Limits of one check, refused up front past them (check(..., max_memory=, max_evaluations=) raise them).
