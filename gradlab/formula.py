@@ -260,8 +260,8 @@ def _estimates(f, names, point, dtype, y0, tape, tol):
         o = ladder(evaluate, x, steps_for(x, METHOD), np.array([y0]), METHOD, EPS[dtype], tol,
                    tape=np.array([[tape[name]]]))
         step = float(o.step[0, 0])
-        out[name] = _Estimate(*(float(a[0, 0]) for a in (o.value, o.error, o.forward, o.one_sided_error,
-                                                          o.backward, o.one_sided_error)), step, step,
+        out[name] = _Estimate(*(float(a[0, 0]) for a in (o.value, o.error, o.forward, o.forward_error,
+                                                          o.backward, o.backward_error)), step, step,
                               STATES_OF_LADDER[int(o.state[0, 0])])
     return out
 

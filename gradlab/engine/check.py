@@ -13,7 +13,7 @@ import numpy as np
 
 from gradlab._tf import tf
 from gradlab.engine.evaluate import Evaluator
-from gradlab.engine.inputs import Point, call, resolve, variables_point
+from gradlab.engine.inputs import Point, call, resolve, snapshot, variables_point
 from gradlab.engine.judge import excess, judge
 from gradlab.engine.ladder import FAIL, OK, column_ladder, ladder, projected_ladder
 from gradlab.engine.numeric import check_method, to_jacobian
@@ -165,9 +165,9 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
         if reference is not None:
             raise GradlabError("reference='float64' needs f's arguments to evaluate in float64; with "
                                "variables=, build the model in float64 instead")
-        given = variables_point(variables, names)
-        with claimed(given.variables, given.names):
-            point = variables_point(variables, names)  # read once this thread holds them
+        point = variables_point(variables, names)
+        with claimed(point.variables, point.names):
+            point.values = snapshot(point.variables)  # read again once this thread holds them
             with restoring(point.variables, point.values):
                 return _check(f, point, record(f, point), **options)
     if not args:
@@ -309,35 +309,33 @@ class _Run:
         return evaluator
 
     def result(self, mode, reports, entries, tape, numeric, projection=None):
-        rank = {"fail": 0, "inconclusive": 1, "kink": 2, "ok": 3}
-        entries.sort(key=lambda e: (rank[e.state], -excess(e.abs_error, e.allowed)))
+        entries.sort(key=lambda e: (-STATES.index(e.state), -excess(e.abs_error, e.allowed)))  # fail first
         failed = any(r.failed or (not r.ok) for r in reports) or (projection is not None and not projection.ok)
         judged = any(r.compared - r.inconclusive - r.kinks > 0 for r in reports) or (
             projection is not None and projection.state == "ok")
         state = "fail" if failed or self.nonfinite else "ok" if judged else "inconclusive"
-        self.explain(reports, projection)
         how = "; ".join(dict.fromkeys(e.describe() for e in self.evaluators if e.how))
-        return GradCheck(state == "ok", mode, self.method, self.tol.dtype, self.tol, reports,
-                         entries[:WORST_SHOWN], tape, numeric, projection, self.notes, how, state, self.reference,
-                         sum(e.evaluations for e in self.evaluators))
+        result = GradCheck(state == "ok", mode, self.method, self.tol.dtype, self.tol, reports,
+                           entries[:WORST_SHOWN], tape, numeric, projection, self.notes, how, state, self.reference,
+                           sum(e.evaluations for e in self.evaluators))
+        self.explain(result)
+        return result
 
-    def explain(self, reports, projection):
+    def explain(self, result):
         """Notes on kinks and inconclusive values, in the report's words."""
-        kinks = sum(r.kinks for r in reports) + int(projection is not None and projection.state == "kink")
-        unsure = sum(r.inconclusive for r in reports) + int(projection is not None and projection.state == "inconclusive")
-        compared = sum(r.compared for r in reports) + int(projection is not None)
-        if kinks:
-            self.notes.append(f"{kinks} of {compared} compared values are at kinks: f is not differentiable "
+        compared = sum(r.compared for r in result.inputs) + int(result.projection is not None)
+        if result.kinks:
+            self.notes.append(f"{result.kinks} of {compared} compared values are at kinks: f is not differentiable "
                               "within the smallest useful step there (a kink, a pole or a domain edge), and "
                               "where the one-sided estimates settle the tape lies between them; not failures")
-        if unsure:
+        if result.inconclusive:
             if self.tol.dtype == "float32" and self.reference != "float64":
                 hint = ("reference='float64' (or float64 inputs) judges them" if not self.point.variables
                         else "a float64 copy of the model judges them")
             else:
                 hint = "f changes too fast, or is too noisy, for finite differences there"
-            self.notes.append(f"{unsure} of {compared} compared values are inconclusive: the numeric "
-                              f"estimate's own error is larger than the tolerance there; {hint}")
+            self.notes.append(f"{result.inconclusive} of {compared} compared values are inconclusive: the "
+                              f"numeric estimate's own error is larger than the tolerance there; {hint}")
 
     # full mode -------------------------------------------------------------------------------------------------
 
@@ -357,17 +355,15 @@ class _Run:
         x = self.point.values[i]
         n = x.shape.num_elements()
         index = np.arange(n)
+        missing = jacobian is None
+        if missing and self.unconnected == "zero":
+            jacobian = np.zeros(tuple(self.y.shape) + tuple(x.shape))
         rows = None if jacobian is None else _columns(jacobian, n)
-        note = ""
-        if rows is None:
-            outcome = column_ladder(evaluator, i, index, self.method, self.tol, noise=self.noise)
-            numeric, error = (to_jacobian(a, self.y.shape, x.shape) for a in (outcome.value, outcome.error))
-            jacobian, note = self.connect(None, numeric.shape, numeric, error)
-            if jacobian is None:
-                return self.missing(i, n, note), [], None, numeric
-            rows = _columns(jacobian, n)
         outcome = column_ladder(evaluator, i, index, self.method, self.tol, tape=rows, noise=self.noise)
         numeric, error = (to_jacobian(a, self.y.shape, x.shape) for a in (outcome.value, outcome.error))
+        note = self.none_note(numeric, error) if missing else ""
+        if rows is None:
+            return self.missing(i, n, note), [], None, numeric
         report, worst = self.judged(i, n, rows, outcome, note, jacobian_shape=numeric.shape)
         return report, worst, jacobian, numeric
 
@@ -465,33 +461,27 @@ class _Run:
             f"{len(index)} of {n} entries sampled: a wrong fraction p of them is caught by the sample with "
             f"probability 1-(1-p)^{len(index)} ({detection_chance(0.01, len(index)):.0%} for p=1%, "
             f"{detection_chance(0.05, len(index)):.0%} for p=5%)")
-        note = ""
-        if vjp is None:
-            outcome = projected_ladder(evaluator, i, index, self.method, self.tol, noise=self.noise)
-            numeric[index] = outcome.value[:, 0]
-            vjp, note = self.connect(None, x.shape, outcome.value[:, 0], outcome.error[:, 0])
-            if vjp is None:
-                return self.missing(i, len(index), note, total=n), [], numeric.reshape(x.shape)
-        tape_sampled = vjp.reshape(-1)[index]
+        missing = vjp is None
+        if missing and self.unconnected == "zero":
+            vjp = np.zeros(x.shape)
+        tape_sampled = None if vjp is None else vjp.reshape(-1)[index]
         outcome = projected_ladder(evaluator, i, index, self.method, self.tol, tape=tape_sampled, noise=self.noise)
         numeric[index] = outcome.value[:, 0]
+        note = self.none_note(outcome.value[:, 0], outcome.error[:, 0]) if missing else ""
+        if vjp is None:
+            return self.missing(i, len(index), note, total=n), [], numeric.reshape(x.shape)
         report, entries = self.judged(i, len(index), tape_sampled[:, None], outcome, note, total=n,
                                       coverage=coverage, index=index)
         return report, entries, numeric.reshape(x.shape)
 
     # shared ----------------------------------------------------------------------------------------------------
 
-    def connect(self, tape_value, shape, numeric, error):
-        """The tape's value (an array of `shape`), with None replaced by zeros where unconnected="zero"; and a
-        note naming the likely cause, judged from whether the numeric estimates show f moving with the input."""
-        if tape_value is not None:
-            return tape_value, ""
+    def none_note(self, numeric, error):
+        """Why the tape returned None, judged from whether the numeric estimates show f moving with the input."""
         with np.errstate(invalid="ignore"):
             moves = np.any(np.abs(numeric) > self.tol.allowed(0.0, error))
         cause = f"the tape returned None: {none_cause(bool(moves))}"
-        if self.unconnected == "zero":
-            return np.zeros(shape), cause + "; compared as zeros (unconnected='zero')"
-        return None, cause
+        return cause + "; compared as zeros (unconnected='zero')" if self.unconnected == "zero" else cause
 
     def missing(self, i, checked, note, total=None):
         x = self.point.values[i]
@@ -531,8 +521,7 @@ class _Run:
 
     def worst(self, i, rows, outcome, verdict, index=None, jacobian_shape=None):
         """The values of input i furthest past their thresholds, failures first."""
-        rank = np.choose(np.clip(outcome.state, 0, None), [3, 2, 1, 0])  # fail first, then inconclusive, kink, ok
-        order = np.lexsort((-verdict.excess.reshape(-1), rank.reshape(-1)))[:WORST_SHOWN]
+        order = np.lexsort((-verdict.excess.reshape(-1), -outcome.state.reshape(-1)))[:WORST_SHOWN]  # fail first
         outputs = rows.shape[1]
         input_shape = tuple(self.point.values[i].shape)
         entries = []

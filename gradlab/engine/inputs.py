@@ -136,6 +136,11 @@ def as_tf_variable(position, v):
     return variable
 
 
+def snapshot(variables):
+    """Each tf.Variable's current value, as a tensor of its own."""
+    return [tf.identity(v.read_value()) for v in variables]
+
+
 def variables_point(variables, names=None):
     """The point for variables mode: the current value of each tf.Variable (Keras variables are unwrapped)."""
     if not isinstance(variables, (list, tuple)) or not variables:
@@ -153,8 +158,7 @@ def variables_point(variables, names=None):
             raise GradlabError(f"variables lists {names[i]} twice (entries {seen[id(v)] + 1} and {i + 1}); "
                                "list each variable once")
         seen[id(v)] = i
-    values = [tf.identity(v.read_value()) for v in unwrapped]
-    point = Point(values, names, unwrapped, False)
+    point = Point(snapshot(unwrapped), names, unwrapped, False)
     require_entries(point)
     return point
 

@@ -42,15 +42,16 @@ _OPEN = -1
 
 @dataclass
 class Outcome:
-    """Per compared value (entries, outputs): the estimate kept, its error, the one-sided estimates, the step
-    they came from, how many times that step was shrunk, and the state (an index into STATES; -1 without a
-    tape)."""
+    """Per compared value (entries, outputs): the estimate kept, its error, the one-sided estimates and their
+    errors, the step they came from, how many times that step was shrunk, and the state (an index into
+    STATES; -1 without a tape)."""
 
     value: np.ndarray
     error: np.ndarray
     forward: np.ndarray
+    forward_error: np.ndarray
     backward: np.ndarray
-    one_sided_error: np.ndarray
+    backward_error: np.ndarray
     step: np.ndarray
     shrunk: np.ndarray
     state: np.ndarray
@@ -97,7 +98,7 @@ def ladder(evaluate, x, h, y0, method, eps, tol, tape=None, fixed=False, noise=0
     """
     entries, outputs = len(x), np.size(y0)
     shape = (entries, outputs)
-    out = Outcome(*(np.full(shape, np.nan) for _ in range(6)), np.zeros(entries, dtype=np.int64),
+    out = Outcome(*(np.full(shape, np.nan) for _ in range(7)), np.zeros(entries, dtype=np.int64),
                   np.full(shape, _OPEN, dtype=np.int64))
     settled = np.zeros(shape, dtype=bool)
     doubted = np.zeros(shape, dtype=bool)  # the previous step's smooth estimate disagreed with the tape
@@ -116,11 +117,8 @@ def ladder(evaluate, x, h, y0, method, eps, tol, tape=None, fixed=False, noise=0
         if tape is None and level:  # without a tape the most accurate smooth estimate so far is kept
             kept = out.error[active]
             write = open_ & ((est.smooth & ~(est.error > kept)) | ~np.isfinite(kept))
-        for name, value in (("value", est.value), ("error", est.error), ("forward", est.forward),
-                            ("backward", est.backward)):
-            getattr(out, name)[active] = np.where(write, value, getattr(out, name)[active])
-        out.one_sided_error[active] = np.where(write, np.maximum(est.forward_error, est.backward_error),
-                                               out.one_sided_error[active])
+        for name in ("value", "error", "forward", "forward_error", "backward", "backward_error"):
+            getattr(out, name)[active] = np.where(write, getattr(est, name), getattr(out, name)[active])
         out.step[active] = np.where(write, est.step[:, None], out.step[active])
         out.shrunk[active] = level
 
