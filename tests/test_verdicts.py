@@ -58,6 +58,8 @@ CORRECT = [
     ("maximum with ties", lambda a, b: tf.maximum(a, b), ([1.0, 2.0, 3.0], [1.0, 0.0, 3.0]), {}),
     ("the same tensor twice", lambda a, b: tf.reduce_sum(a * b),
      (tf.constant([1.0, 2.0], tf.float64), ) * 2, {}),
+    ("exp(-x**2) at 1.6e-288: curved, not rough, near 0", lambda x: tf.reduce_sum(tf.exp(-(x**2))),
+     (np.array([1.63130992e-288]),), {}),
     ("sqrt at 0: an infinite derivative", lambda x: tf.reduce_sum(tf.sqrt(x)), (np.array([0.0, 4.0]),), {}),
     ("sum x**x at 0 and 2: a nan from the tape at a domain edge", lambda x: tf.reduce_sum(x**x),
      (np.array([0.0, 2.0], np.float32),), {}),

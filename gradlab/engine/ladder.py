@@ -123,14 +123,21 @@ def ladder(evaluate, x, h, y0, method, eps, tol, tape=None, fixed=False, noise=0
         out.shrunk[active] = level
 
         smaller = h[active] / LADDER_FACTOR
-        if not fixed:  # a rough entry near 0 goes straight to a step relative to |x|: its pole or edge is there
+        size = np.fmax(np.fmax(np.abs(est.value), np.abs(est.forward)), np.abs(est.backward))
+
+        def quiet_at(step):  # whether round-off at `step` stays below the stop, value by value (a step of 0
+            with np.errstate(divide="ignore"):  # at x = 0 never jumps: it is not resolvable)
+                growth = (h[active] / step)[:, None]
+            return est.roundoff * growth <= LADDER_ROUNDOFF_STOP * np.fmax(size, tol.allowed(0.0, 0.0))
+
+        if not fixed:  # a rough entry near 0 goes straight to a step relative to |x|, where its pole or edge
+            # is, if round-off there still leaves digits (a merely curved f near 0 takes the usual steps)
             relative = (relative_step(x.dtype.name, method) * np.abs(x[active])).astype(x.dtype)
             rough = ~np.all(est.smooth | settled[active], axis=1)
             jump = rough & (relative < smaller) & resolvable(x[active], moves_at(x[active], relative, method))
+            jump &= np.all(quiet_at(relative) | settled[active], axis=1)
             smaller = np.where(jump, relative, smaller)
-        size = np.fmax(np.fmax(np.abs(est.value), np.abs(est.forward)), np.abs(est.backward))
-        growth = (h[active] / smaller)[:, None]
-        quiet = est.roundoff * growth <= LADDER_ROUNDOFF_STOP * np.fmax(size, tol.allowed(0.0, 0.0))
+        quiet = quiet_at(smaller)
         room = (level < LADDER_LEVELS and not fixed) & resolvable(x[active], moves_at(x[active], smaller, method))
         can = room[:, None] & (quiet | ~est.smooth)
         coarse = (est.truncation > est.roundoff) & (est.error > tol.allowed(np.abs(est.value), 0.0))
