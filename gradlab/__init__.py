@@ -23,8 +23,8 @@ _LAZY = {
     "check_formula": "gradlab.formula",
     "FormulaCheck": "gradlab.formula",
     "ExpressionError": "gradlab.expr",
-    "why_none": "gradlab.diagnose",
-    "Diagnosis": "gradlab.diagnose",
+    "why_none": "gradlab.diagnosis.why_none",
+    "Diagnosis": "gradlab.diagnosis.why_none",
     "op_graph": "gradlab.graph",
     "OpGraph": "gradlab.graph",
 }

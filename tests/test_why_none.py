@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradlab._tf import tf
-from gradlab.diagnose import CAUSES, Diagnosis, why_none
+from gradlab.diagnosis.why_none import CAUSES, Diagnosis, why_none
 from gradlab.errors import GradlabError
 
 
