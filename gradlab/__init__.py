@@ -25,6 +25,8 @@ _LAZY = {
     "ExpressionError": "gradlab.expr",
     "why_none": "gradlab.diagnosis.why_none",
     "Diagnosis": "gradlab.diagnosis.why_none",
+    "locate": "gradlab.diagnosis.locate",
+    "Location": "gradlab.diagnosis.locate",
     "op_graph": "gradlab.graph",
     "OpGraph": "gradlab.graph",
 }

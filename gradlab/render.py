@@ -221,3 +221,95 @@ def diagnosis_view(diagnosis):
         lines.append(Padding(Text(f"why: {f.cause}"), (0, 0, 0, 4)))
         lines.append(Padding(Text(f"fix: {f.fix}", style="green"), (0, 0, 0, 4)))
     return Group(*lines)
+
+
+LOCATION_STATES = {"fail": FAIL, "not checked": Text("- not checked", style="bold yellow"),
+                   "inconclusive": STATE_LABELS["inconclusive"], "kink": STATE_LABELS["kink"], "ok": PASS}
+
+
+def location_view(location):
+    """gradlab.locate's report: the wrong ops with their context, the counts, what blocks a gradient by
+    design, and where NaN or Inf begins."""
+    counts = location.counts()
+    wrong = location.wrong
+    checked = len(location.ops)
+    said = (f"{len(wrong)} op{'s' if len(wrong) != 1 else ''} with a wrong gradient of {checked} checked alone"
+            if wrong else f"no op's own gradient is wrong ({checked} checked alone)")
+    parts = [Text.assemble(verdict(not wrong), f"  {said}, at the values f saw "
+                           f"({location.total_ops} ops in f's graph, {location.seconds:.1f} s)")]
+    for op in [*wrong, *[o for o in location.ops if o.state == "not checked"]]:
+        parts.append(_op_view(op))
+    tally = ", ".join(f"{counts[s]} {s}" for s in ("ok", "kink", "inconclusive", "not checked", "fail") if counts[s])
+    if tally:
+        parts.append(Text(f"ops checked: {tally}", style="dim"))
+    if location.blocked:
+        kinds = {}
+        for b in location.blocked:
+            kinds.setdefault(b.reason, []).append(b.type)
+        for reason, types in kinds.items():
+            shown = ", ".join(f"{t} ×{types.count(t)}" if types.count(t) > 1 else t for t in dict.fromkeys(types))
+            parts.append(Text(f"pass no gradient by design: {shown} ({reason})", style="dim"))
+    for found in (location.forward, location.backward):
+        if found is not None:
+            parts.append(_nonfinite_view(found))
+    for note in location.notes:
+        parts.append(Text(note, style="yellow"))
+    return Group(*parts)
+
+
+def _op_view(op):
+    title = Text.assemble(LOCATION_STATES[op.state], "  ", (op.type, "bold"), f"  {op.name}")
+    lines = []
+    if op.kind != "op":
+        lines.append(f"kind: {op.kind}")
+    if op.layer:
+        lines.append(f"in layer: {op.layer}")
+    if op.source:
+        lines.append(f"made at: {op.where}")
+    if op.gradient_source:
+        lines.append(f"its gradient: {op.gradient_source}")
+    shapes = ", ".join(f"{name} {shape} {dtype}" for name, shape, dtype in op.inputs)
+    outputs = ", ".join(f"{shape} {dtype}" for _, shape, dtype in op.outputs)
+    if shapes:
+        lines.append(f"inputs: {shapes} → outputs: {outputs}")
+    check = op.check
+    if check is not None:
+        worst = op.worst if op.worst is not None else check.projection
+        if worst is not None:
+            lines.append(f"worst: {_local_entry(op, check, worst)}: tape {number(worst.tape, 6)}, numeric "
+                         f"{number(worst.numeric, 6)}"
+                         f" ± {error(worst.numeric_error)} (rel. err {error(worst.rel_error)}, allowed "
+                         f"{error(worst.allowed)})")
+        failed = sum(r.failed for r in check.inputs)
+        compared = sum(r.compared for r in check.inputs)
+        if failed:
+            lines.append(f"{failed} of {compared} compared values fail ({check.mode} mode)")
+    if op.note:
+        lines.append(op.note)
+    return Group(title, *[Padding(Text(line), (0, 0, 0, 4)) for line in lines])
+
+
+def _local_entry(op, check, entry):
+    """d out[i]/d a[j] for a Jacobian entry of one op, (vᵀJ) a[j] for a projected one."""
+    if not entry.index and check.projection is entry:
+        return "vᵀJu over every entry"
+    rank = len(op.outputs[0][1]) if len(op.outputs) == 1 else 1
+    outputs = 1
+    for _, shape, _ in op.outputs:
+        outputs *= int(np.prod(shape))
+    if check.mode == "full" and outputs > 1:
+        out, into = entry.index[:rank], entry.index[rank:]
+        name = f"{entry.input}[{', '.join(map(str, into))}]" if into else entry.input
+        return f"d out[{', '.join(map(str, out))}]/d {name}"
+    name = entry_name(entry)
+    return f"d out/d {name}" if outputs == 1 else f"(vᵀJ) at {name}"
+
+
+def _nonfinite_view(found):
+    direction = "value" if found.direction == "forward" else "gradient"
+    more = f"; it then spreads to {found.later} more op{'s' if found.later != 1 else ''}" if found.later else ""
+    return Group(
+        Text.assemble(("✗ ", "bold red"), f"{found.what} first appears in a {direction} at ", (found.type, "bold"),
+                      f"  {found.op}  ({found.entries} of {found.total} entries{more})"),
+        Padding(Text(f"why: {found.cause}"), (0, 0, 0, 4)),
+        Padding(Text(f"fix: {found.fix}", style="green"), (0, 0, 0, 4)))

@@ -322,8 +322,14 @@ class _Run:
         return result
 
     def explain(self, result):
-        """Notes on kinks and inconclusive values, in the report's words."""
+        """Notes on kinks and inconclusive values, in the report's words, and on a failure where to look next."""
         compared = sum(r.compared for r in result.inputs) + int(result.projection is not None)
+        if result.state == "fail" and not self.nonfinite:
+            name = getattr(self.f, "__name__", "")
+            name = name if name.isidentifier() else "f"
+            given = "variables=[...]" if self.point.variables else ", ".join(self.point.names)
+            self.notes.append(f"run gradlab.locate({name}, {given}) with the same arguments to find the operation "
+                              "whose gradient is wrong")
         if result.kinks:
             self.notes.append(f"{result.kinks} of {compared} compared values are at kinks: f is not differentiable "
                               "within the smallest useful step there (a kink, a pole or a domain edge), and "

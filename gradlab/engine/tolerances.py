@@ -56,6 +56,13 @@ EAGER_SECONDS = 0.1
 #: What one eager evaluation costs beyond f itself (building the moved argument, reading the result back).
 EAGER_OVERHEAD = 2e-4
 
+#: gradlab.locate checks each op alone: in full mode where it has at most LOCATE_FULL_ENTRIES perturbed input
+#: entries and LOCATE_FULL_OUTPUTS output entries (one vector-Jacobian product per output), else in fast mode
+#: with LOCATE_SAMPLES sampled entries per input beside the projection.
+LOCATE_FULL_ENTRIES = 32
+LOCATE_FULL_OUTPUTS = 16
+LOCATE_SAMPLES = 8
+
 #: Two calls of f at the same point may differ by this many ulps of f's largest value before f is called
 #: not deterministic (parallel reductions may round differently); nondet_tol= sets an absolute level instead.
 NONDET_ULPS = 64
