@@ -291,3 +291,25 @@ def test_scope_keeps_the_ops_of_one_part():
     model = keras_model()
     location = gradlab.locate(lambda x: tf.reduce_mean(model(x) ** 2), X, scope="dense")
     assert location.ops and all("dense" in op.name for op in location.ops)
+
+
+# loops ------------------------------------------------------------------------------------------------------------
+
+def test_a_loop_is_checked_as_one_unit_and_a_wrong_gradient_inside_it_is_found():
+    z = tf.constant(RNG.standard_normal((4, 3)))
+    right = gradlab.locate(lambda z: tf.reduce_sum(tf.map_fn(tf.sin, z) ** 2), z)
+    assert right.ok and any(op.kind == "loop" and op.state == "ok" for op in right.ops)
+    wrong = gradlab.locate(lambda z: tf.reduce_sum(tf.map_fn(wrong_square, z) ** 2), z)
+    assert [op.kind for op in wrong.wrong] == ["loop"]
+
+
+def test_an_rnn_that_reads_variables_inside_its_loop_is_not_checked_and_says_so():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4, 2)), keras.layers.SimpleRNN(3), keras.layers.Dense(1)])
+    x = tf.constant(RNG.standard_normal((2, 4, 2)), dtype=tf.float32)
+    location = gradlab.locate(lambda: tf.reduce_sum(model(x)), variables=model.trainable_variables)
+    assert location.ok
+    assert any("read only inside a loop" in note and model.layers[0].cell.kernel.path in note
+               for note in location.notes)
+    args_mode = gradlab.locate(lambda x: tf.reduce_sum(model(x)), x)
+    assert any("loop that reads variables" in op.note for op in args_mode.ops if op.state == "not checked")

@@ -1,6 +1,6 @@
 """Local: one op, or one tf.custom_gradient block, as a function of its own inputs, with its gradient as registered.
 
-Three kinds, by how the op's gradient is found:
+Four kinds, by how the op's gradient is found:
     op               an op run alone through tf.raw_ops: the tape of gradlab.check differentiates it with the
                      gradient TensorFlow registered for its type, exactly as it would inside f
     override         an op whose gradient was replaced (graph.gradient_override_map), or one tf.raw_ops cannot
@@ -9,6 +9,8 @@ Three kinds, by how the op's gradient is found:
     custom gradient  the IdentityN op tf.custom_gradient makes, with the ops that compute its result: the
                      block as a function of the block's arguments (and the variables it reads), its gradient the
                      one the custom gradient function returns
+    loop             the ops a tf.while_loop, map_fn or RNN joins through TensorLists (values no finite
+                     difference can move), as one function from their float inputs to their float outputs
 Only inputs that a source reaches and that receive a gradient are perturbed; the others keep the values f
 saw. The same tensor read twice by one op is one input.
 """
@@ -19,6 +21,7 @@ import numpy as np
 
 from gradlab._tf import tf
 from gradlab.engine.platform import quiet_internals
+from gradlab.errors import GradlabError
 
 CUSTOM_PREFIX = "CustomGradient-"
 
@@ -70,6 +73,8 @@ def local(trace, op, keep=None):
     perturbed inputs of an op to those."""
     if is_custom_gradient(op):
         return _block(trace, op)
+    if any(t.dtype.name == "variant" for t in op.inputs):
+        return _loop(trace, op)
     outputs = [t for t in op.outputs if trace.gradients.get(t.name) is not None]
     inputs = [t for t in _perturbed(trace, op.inputs) if keep is None or t.name in keep]
     if not inputs or not outputs:
@@ -131,6 +136,29 @@ def _block(trace, op):
     return unit
 
 
+def _loop(trace, op):
+    """The ops joined to `op` by TensorLists (a tf.while_loop, map_fn or RNN with what fills and reads its
+    lists), as one function from their float inputs to op's float outputs."""
+    region, stack = {}, [op]
+    while stack:
+        current = stack.pop()
+        if current.name not in region:
+            region[current.name] = current
+            stack.extend(t.op for t in current.inputs if t.dtype.name == "variant")
+    inputs = _perturbed(trace, [t for member in region.values() for t in member.inputs])
+    outputs = [t for t in op.outputs if trace.gradients.get(t.name) is not None]
+    if not inputs or not outputs:
+        return None
+    if any(t.dtype.name == "resource" for member in region.values() if "While" in member.type for t in member.inputs):
+        raise GradlabError("a loop that reads variables inside (an RNN layer) cannot be cut out of f; "
+                           "gradlab.check(f, variables=[...]) checks it whole")
+    order = {o.name: k for k, o in enumerate(trace.ops)}
+    names = [trace.source_names.get(t.name, t.op.name) for t in inputs]
+    unit = Local(op, "loop", inputs, names, [trace.values[t.name] for t in inputs], outputs)
+    unit.function = _cut(trace, inputs, outputs, boundary=min(order[name] for name in region if name in order) - 1)
+    return unit
+
+
 def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
     """f's graph cut out between the perturbed `inputs` and `outputs`, as a function of the inputs; tensors
     made by ops up to index `boundary` (and f's own inputs) keep the values f saw. The forward computes `ends`
@@ -150,7 +178,7 @@ def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
         for t in current.inputs:
             if t.name in known or t.dtype.name in ("resource", "variant"):
                 continue
-            if t.op.type == "Placeholder" or order[t.op.name] <= boundary:
+            if t.op.type == "Placeholder" or order.get(t.op.name, len(order)) <= boundary:
                 known.add(t.name)
                 fed.append((t, None))
             else:

@@ -133,6 +133,9 @@ def _locate(found, scope, rtol, atol, seed, max_evaluations, start):
     for op in on_path:
         try:
             unit = _unit(found, op)
+        except GradlabError as exc:
+            checks.append(_described(found, op, "not checked", note=summary(exc)))
+            continue
         except Exception as exc:  # noqa: BLE001 - an op that cannot be cut out alone is reported, not raised
             checks.append(_described(found, op, "not checked", note=f"cannot be run alone: {summary(exc)}"))
             continue
@@ -151,6 +154,9 @@ def _locate(found, scope, rtol, atol, seed, max_evaluations, start):
     blocked.sort(key=lambda b: order[b.name])
     forward = first_forward(found, ops)
     backward = first_backward(found, units)
+    if found.unread:
+        notes.append(f"not checked by locate: {', '.join(found.unread)}, read only inside a loop or a nested "
+                     "function (an RNN, tf.while_loop); gradlab.check(f, variables=[...]) checks their gradient")
     y = found.values[found.output.name]
     if not np.all(np.isfinite(y)):
         notes.append("f's value itself is not finite at this point")

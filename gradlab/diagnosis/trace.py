@@ -47,10 +47,11 @@ class Trace:
     reached: set  # names of tensors a source reaches through float values
     layers: dict = field(default_factory=dict)  # name scope -> Keras path of the layer that owns it
     feeds: list = field(default_factory=list)  # f's placeholders, in argument order
+    unread: list = field(default_factory=list)  # variables f reads only inside loops or functions
 
     def on_path(self, op):
         """Whether op reads a value a source reaches and passes some gradient on to f's output."""
-        return any(t.name in self.reached for t in op.inputs if _is_float(t)) and any(
+        return any(t.name in self.reached for t in op.inputs if _carries(t)) and any(
             self.gradients.get(t.name) is not None for t in op.outputs)
 
     def layer(self, op):
@@ -86,15 +87,21 @@ def trace(f, point):
     if point.variables:
         wanted = {id(v.handle): name for v, name in zip(point.variables, point.names)}
         sources, names = [], {}
+        inside = set()  # variables whose handle goes into a loop or a nested function
         for op in ops:
-            if op.type == "ReadVariableOp" and id(captured.get(id(op.inputs[0]))) in wanted:
-                sources.append(op.outputs[0])
-                names[op.outputs[0].name] = wanted[id(captured[id(op.inputs[0])])]
+            for t in op.inputs:
+                name = wanted.get(id(captured.get(id(t))))
+                if name is not None and op.type == "ReadVariableOp":
+                    sources.append(op.outputs[0])
+                    names[op.outputs[0].name] = name
+                elif name is not None:
+                    inside.add(name)
     else:
+        unread = []
         sources = [t for t in feeds if _is_float(t)]
         names = {t.name: name for t, name in zip(feeds, point.names)}
     reached = _reached(ops, sources)
-    along = [graph.as_graph_element(name) for name in reached]
+    along = [t for t in (graph.as_graph_element(name) for name in reached) if _is_float(t)]
     with graph.as_default(), tf.name_scope("gradlab_locate"), quiet_internals():
         try:
             grads = tf.gradients(output, along)
@@ -102,6 +109,9 @@ def trace(f, point):
             raise NotDifferentiableError(f"f uses an operation without a registered gradient: {summary(exc)}; "
                                          "tape.gradient fails on it too") from None
     total = {t.name: g for t, g in zip(along, grads) if g is not None and not isinstance(g, tf.IndexedSlices)}
+    if point.variables:  # a variable whose top-level reads pass no gradient, used inside a loop
+        unread = [name for name in point.names if name in inside
+                  and not any(names.get(t) == name for t in total)]
     fetched = [t for op in ops for t in op.outputs if t.dtype.name not in _OPAQUE]
     _guard_memory(fetched, len(total))
     run = wrapped.prune(feeds=feeds, fetches=fetched + list(total.values()))
@@ -110,19 +120,24 @@ def trace(f, point):
     values = {t.name: np.asarray(v) for t, v in zip(fetched, results)}
     gradients = {name: np.asarray(v) for name, v in zip(total, results[len(fetched):])}
     return Trace(wrapped, graph, ops, output, sources, names, values, gradients, reached,
-                 _layers(ops, graph, captured), feeds)
+                 _layers(ops, graph, captured), feeds, unread)
 
 
 def _is_float(t):
     return t.dtype.is_floating
 
 
+def _carries(t):
+    """Whether a gradient can travel through t: a float, or a TensorList (a loop's or map_fn's values)."""
+    return t.dtype.is_floating or t.dtype.name == "variant"
+
+
 def _reached(ops, sources):
-    """Names of the float tensors that depend on a source, in graph order (sources included)."""
+    """Names of the float and TensorList tensors that depend on a source, in graph order (sources included)."""
     reached = {t.name for t in sources}
     for op in ops:
-        if any(t.name in reached for t in op.inputs if _is_float(t)):
-            reached.update(t.name for t in op.outputs if _is_float(t))
+        if any(t.name in reached for t in op.inputs if _carries(t)):
+            reached.update(t.name for t in op.outputs if _carries(t))
     return list(dict.fromkeys([t.name for t in sources] + [t.name for op in ops for t in op.outputs
                                                             if t.name in reached]))
 
