@@ -233,12 +233,17 @@ def location_view(location):
     counts = location.counts()
     wrong = location.wrong
     checked = len(location.ops)
-    said = (f"{len(wrong)} op{'s' if len(wrong) != 1 else ''} with a wrong gradient of {checked} checked alone"
-            if wrong else f"no op's own gradient is wrong ({checked} checked alone)")
-    parts = [Text.assemble(verdict(not wrong), f"  {said}, at the values f saw "
+    if wrong:
+        said = f"{len(wrong)} of {checked} ops checked alone {'has' if len(wrong) == 1 else 'have'} a wrong gradient"
+    else:
+        said = f"no op's own gradient is wrong ({checked} checked alone)"
+        if location.backward is not None:
+            said += f", but {location.backward.what} appears in a gradient"
+    parts = [Text.assemble(verdict(location.ok), f"  {said}, at the values f saw "
                            f"({location.total_ops} ops in f's graph, {location.seconds:.1f} s)")]
-    for op in [*wrong, *[o for o in location.ops if o.state == "not checked"]]:
-        parts.append(_op_view(op))
+    parts += [_op_view(op) for op in wrong]
+    parts += [Text.assemble(LOCATION_STATES[op.state], "  ", (op.type, "bold"), f"  {op.name}: {op.note}")
+              for op in location.ops if op.state == "not checked"]
     tally = ", ".join(f"{counts[s]} {s}" for s in ("ok", "kink", "inconclusive", "not checked", "fail") if counts[s])
     if tally:
         parts.append(Text(f"ops checked: {tally}", style="dim"))
@@ -262,8 +267,8 @@ def _op_view(op):
     lines = []
     if op.kind != "op":
         lines.append(f"kind: {op.kind}")
-    if op.layer:
-        lines.append(f"in layer: {op.layer}")
+    if op.layer or op.scope:
+        lines.append(f"in layer: {op.layer}" if op.layer else f"in name scope: {op.scope}")
     if op.source:
         lines.append(f"made at: {op.where}")
     if op.gradient_source:
@@ -277,32 +282,28 @@ def _op_view(op):
         worst = op.worst if op.worst is not None else check.projection
         if worst is not None:
             lines.append(f"worst: {_local_entry(op, check, worst)}: tape {number(worst.tape, 6)}, numeric "
-                         f"{number(worst.numeric, 6)}"
-                         f" ± {error(worst.numeric_error)} (rel. err {error(worst.rel_error)}, allowed "
-                         f"{error(worst.allowed)})")
+                         f"{number(worst.numeric, 6)} ± {error(worst.numeric_error)} (rel. err "
+                         f"{error(worst.rel_error)}, allowed {error(worst.allowed)})")
         failed = sum(r.failed for r in check.inputs)
-        compared = sum(r.compared for r in check.inputs)
         if failed:
-            lines.append(f"{failed} of {compared} compared values fail ({check.mode} mode)")
+            lines.append(f"{failed} of {sum(r.compared for r in check.inputs)} compared values fail")
     if op.note:
         lines.append(op.note)
     return Group(title, *[Padding(Text(line), (0, 0, 0, 4)) for line in lines])
 
 
 def _local_entry(op, check, entry):
-    """d out[i]/d a[j] for a Jacobian entry of one op, (vᵀJ) a[j] for a projected one."""
-    if not entry.index and check.projection is entry:
+    """d out[i]/d a[j] for a Jacobian entry of one op, (vᵀJ) at a[j] for a projected one."""
+    if entry is check.projection:
         return "vᵀJu over every entry"
     rank = len(op.outputs[0][1]) if len(op.outputs) == 1 else 1
-    outputs = 1
-    for _, shape, _ in op.outputs:
-        outputs *= int(np.prod(shape))
-    if check.mode == "full" and outputs > 1:
+    outputs = int(sum(np.prod(shape) for _, shape, _ in op.outputs))
+    shape = next((s for name, s, _ in op.inputs if name == entry.input), ())
+    if outputs > 1 and len(entry.index) == rank + len(shape):
         out, into = entry.index[:rank], entry.index[rank:]
         name = f"{entry.input}[{', '.join(map(str, into))}]" if into else entry.input
         return f"d out[{', '.join(map(str, out))}]/d {name}"
-    name = entry_name(entry)
-    return f"d out/d {name}" if outputs == 1 else f"(vᵀJ) at {name}"
+    return f"d out/d {entry_name(entry)}" if outputs == 1 else f"(vᵀJ) at {entry_name(entry)}"
 
 
 def _nonfinite_view(found):

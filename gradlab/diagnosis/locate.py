@@ -33,7 +33,7 @@ class OpCheck:
     name: str
     type: str
     kind: str  # op, override, custom gradient
-    layer: str
+    layer: str  # the path of the Keras layer that made it, or ""
     inputs: list  # (name, shape, dtype) of the perturbed inputs
     outputs: list  # (name, shape, dtype)
     state: str
@@ -42,6 +42,10 @@ class OpCheck:
     gradient_source: str = ""  # where a replaced or custom gradient is defined
     check: object = None  # the GradCheck of the op alone
     note: str = ""
+
+    @property
+    def scope(self):
+        return self.name.rsplit("/", 1)[0] if "/" in self.name else ""
 
     @property
     def worst(self):
@@ -199,7 +203,7 @@ def _check_alone(unit, rtol, atol, seed):
     if state == "inconclusive" and result.kinks:
         state = "kink"
     if "f's value at this point is not finite" in " ".join(result.notes):
-        return result, "not checked", "its output is not finite here (see where NaN or Inf begins)"
+        return None, "not checked", "its output is not finite here (see where NaN or Inf begins)"
     return result, state, ""
 
 

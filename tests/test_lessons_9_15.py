@@ -1,4 +1,4 @@
-"""Lessons 9-14: what each lesson claims holds in the namespace it leaves behind (timings are not judged)."""
+"""Lessons 9-15: what each lesson claims holds in the namespace it leaves behind (timings are not judged)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,16 @@ FACTS = [
     (14, "np.isclose(float(first_loss), losses[0], rtol=1e-12)"),
     (14, "last_check.ok"),
     (14, "all(v.dtype == 'float64' for v in model.trainable_variables)"),
+    # 15: locate
+    (15, "not wrong_check.ok and [r.name for r in wrong_check.inputs if not r.ok] == [model.layers[1].w.path]"),
+    (15, "[op.type for op in location.wrong] == ['IdentityN'] and culprit.layer == model.layers[1].path"),
+    (15, "culprit.kind == 'custom gradient' and culprit.code == 'return scale(x)'"),
+    (15, "all(op.state == 'ok' for op in location.ops if op is not culprit)"),
+    (15, "fixed_check.ok and fixed_location.ok"),
+    (15, "not nan_location.ok and nan_location.wrong == []"),
+    (15, "nan_location.backward.type == 'Log' and 'tf.where' in nan_location.backward.cause"),
+    (15, "nan_location.forward.type == 'Log'"),
+    (15, "np.all(np.isfinite(safe_gradient.numpy()))"),
 ]
 
 # (lesson, text its run prints)
@@ -76,6 +86,11 @@ PRINTED = [
     (13, "the two Jacobians agree to"),
     (13, "F = forward (n JVPs)  R = reverse (m VJPs)"),
     (14, "check after training passes: True"),
+    (15, "check passes: False"),
+    (15, "✗ FAIL  1 of"),
+    (15, "kind: custom gradient"),
+    (15, "the branch tf.where did not select"),
+    (15, "check passes: True   locate finds nothing wrong: True"),
 ]
 
 
