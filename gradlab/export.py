@@ -65,7 +65,7 @@ def to_json(result):
 def location_json(location):
     ops = [{**{k: plain(v) for k, v in dataclasses.asdict(op).items() if k != "check"},
             "check": None if op.check is None else gradcheck_json(op.check)} for op in location.ops]
-    return {"kind": "locate", "ok": location.ok, "wrong": [op.name for op in location.wrong], "ops": ops,
+    return {"kind": "locate", "ok": location.ok, "state": location.state, "wrong": [op.name for op in location.wrong], "ops": ops,
             "blocked": plain(location.blocked), "forward": plain(location.forward),
             "backward": plain(location.backward), "seconds": location.seconds,
             "evaluations": location.evaluations, "total_ops": location.total_ops, "notes": list(location.notes)}

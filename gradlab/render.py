@@ -239,7 +239,10 @@ def location_view(location):
         said = f"no op's own gradient is wrong ({checked} checked alone)"
         if location.backward is not None:
             said += f", but {location.backward.what} appears in a gradient"
-    parts = [Text.assemble(verdict(location.ok), f"  {said}, at the values f saw "
+        elif location.state == "incomplete":
+            said += ", but some could not be checked (below)"
+    label = {"ok": PASS, "fail": FAIL, "incomplete": Text("? incomplete", style="bold yellow")}[location.state]
+    parts = [Text.assemble(label, f"  {said}, at the values f saw "
                            f"({location.total_ops} ops in f's graph, {location.seconds:.1f} s)")]
     parts += [_op_view(op) for op in wrong]
     parts += [Text.assemble(LOCATION_STATES[op.state], "  ", (op.type, "bold"), f"  {op.name}: {op.note}")

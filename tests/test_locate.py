@@ -308,8 +308,24 @@ def test_an_rnn_that_reads_variables_inside_its_loop_is_not_checked_and_says_so(
     model = keras.Sequential([keras.Input((4, 2)), keras.layers.SimpleRNN(3), keras.layers.Dense(1)])
     x = tf.constant(RNG.standard_normal((2, 4, 2)), dtype=tf.float32)
     location = gradlab.locate(lambda: tf.reduce_sum(model(x)), variables=model.trainable_variables)
-    assert location.ok
+    assert location.state == "incomplete" and not location.ok and not location.wrong
+    assert "? incomplete" in str(location)
     assert any("read only inside a loop" in note and model.layers[0].cell.kernel.path in note
                for note in location.notes)
     args_mode = gradlab.locate(lambda x: tf.reduce_sum(model(x)), x)
     assert any("loop that reads variables" in op.note for op in args_mode.ops if op.state == "not checked")
+    assert args_mode.state == "incomplete"
+
+
+def test_a_nested_tf_function_is_one_unit_and_a_wrong_gradient_inside_it_is_found():
+    inner = tf.function(lambda y: tf.reduce_sum(wrong_square(tf.sin(y))))
+    location = gradlab.locate(lambda x: inner(x * 2.0), X)
+    assert [op.type for op in location.wrong] == ["StatefulPartitionedCall"] or [
+        op.type for op in location.wrong] == ["PartitionedCall"]
+    assert gradlab.locate(lambda x: tf.function(lambda y: tf.reduce_sum(tf.sin(y)))(x * 2.0), X).ok
+
+
+def test_complex_values_are_checked_as_one_unit():
+    x = tf.constant(RNG.standard_normal(8))
+    location = gradlab.locate(lambda x: tf.reduce_sum(tf.abs(tf.signal.rfft(tf.cast(x, tf.float32)))), x)
+    assert location.ok and any(op.kind == "complex" and op.state == "ok" for op in location.ops)

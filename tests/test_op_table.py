@@ -314,3 +314,22 @@ def test_full_jacobian_of_the_tensor_output_passes(name):
     """The op's own tensor output (not the weighted sum) on a subset: every Jacobian entry agrees."""
     result = gradlab.check(CASES[name][0], *case_point(name, "float64", 0))
     assert result.ok, str(result)
+
+
+LOCATED = [slow_unless(dtype == "float64", name, dtype, id=f"{name}-{dtype}") for name in NAMES for dtype in DTYPES]
+
+
+@pytest.mark.parametrize("name, dtype", LOCATED)
+def test_locate_calls_no_op_of_a_right_gradient_wrong(name, dtype):
+    """Every op of the function, checked alone at the values it saw, passes (or is a kink, or not judged)."""
+    f, args = case(name, dtype)
+    location = gradlab.locate(f, *args)
+    assert not location.wrong, str(location)
+
+
+@pytest.mark.parametrize("name, dtype", LOCATED)
+def test_locate_finds_the_planted_error_and_nothing_else(name, dtype):
+    """With the op's gradient scaled by 1.01 (a custom gradient around it), that block alone is wrong."""
+    f, args = case(name, dtype, wrong=True)
+    location = gradlab.locate(f, *args)
+    assert [op.kind for op in location.wrong] == ["custom gradient"], str(location)

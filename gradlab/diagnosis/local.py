@@ -1,6 +1,6 @@
 """Local: one op, or one tf.custom_gradient block, as a function of its own inputs, with its gradient as registered.
 
-Four kinds, by how the op's gradient is found:
+The kinds, by how the op's gradient is found:
     op               an op run alone through tf.raw_ops: the tape of gradlab.check differentiates it with the
                      gradient TensorFlow registered for its type, exactly as it would inside f
     override         an op whose gradient was replaced (graph.gradient_override_map), or one tf.raw_ops cannot
@@ -9,8 +9,9 @@ Four kinds, by how the op's gradient is found:
     custom gradient  the IdentityN op tf.custom_gradient makes, with the ops that compute its result: the
                      block as a function of the block's arguments (and the variables it reads), its gradient the
                      one the custom gradient function returns
-    loop             the ops a tf.while_loop, map_fn or RNN joins through TensorLists (values no finite
-                     difference can move), as one function from their float inputs to their float outputs
+    loop, complex    the ops a tf.while_loop, map_fn or RNN joins through TensorLists, or that pass
+                     complex values (an FFT and its abs): values no finite difference here can move, so
+                     they are one function from their float inputs to their float outputs
 Only inputs that a source reaches and that receive a gradient are perturbed; the others keep the values f
 saw. The same tensor read twice by one op is one input.
 """
@@ -24,6 +25,9 @@ from gradlab.engine.platform import quiet_internals
 from gradlab.errors import GradlabError
 
 CUSTOM_PREFIX = "CustomGradient-"
+#: Ops that read one triangle of a symmetric input, whose registered gradient is the symmetric one: alone,
+#: they are checked as a function of the symmetrized input, the only derivative their gradient claims.
+SYMMETRIC_INPUT = frozenset({"Cholesky", "SelfAdjointEig", "SelfAdjointEigV2"})
 
 
 @dataclass
@@ -73,8 +77,8 @@ def local(trace, op, keep=None):
     perturbed inputs of an op to those."""
     if is_custom_gradient(op):
         return _block(trace, op)
-    if any(t.dtype.name == "variant" for t in op.inputs):
-        return _loop(trace, op)
+    if any(_joining(t) for t in op.inputs):
+        return _joined_region(trace, op)
     outputs = [t for t in op.outputs if trace.gradients.get(t.name) is not None]
     inputs = [t for t in _perturbed(trace, op.inputs) if keep is None or t.name in keep]
     if not inputs or not outputs:
@@ -91,9 +95,13 @@ def local(trace, op, keep=None):
     slots = [_position(inputs, t) for t in op.inputs]
     fixed = [None if s is not None else tf.constant(trace.values[t.name]) for t, s in zip(op.inputs, slots)]
     wanted = [_position(op.outputs, t) for t in outputs]
+    symmetric = op.type in SYMMETRIC_INPUT
 
     def function(*xs):
-        out = runner([xs[s] if s is not None else c for s, c in zip(slots, fixed)])
+        flat = [xs[s] if s is not None else c for s, c in zip(slots, fixed)]
+        if symmetric:
+            flat[0] = (flat[0] + tf.linalg.matrix_transpose(flat[0])) / 2
+        out = runner(flat)
         return _joined([out[k] for k in wanted])
 
     unit.function = function
@@ -104,7 +112,7 @@ def is_custom_gradient(op):
     return op.type == "IdentityN" and _override(op).startswith(CUSTOM_PREFIX)
 
 
-# the three kinds ------------------------------------------------------------------------------------------------
+# the other kinds ------------------------------------------------------------------------------------------------
 
 def _block(trace, op):
     """The custom-gradient block ending in IdentityN `op`: its results as a function of its arguments and the
@@ -136,15 +144,21 @@ def _block(trace, op):
     return unit
 
 
-def _loop(trace, op):
+def _joining(t):
+    """Values no finite difference can move: TensorLists (loops, map_fn) and complex numbers."""
+    return t.dtype.name == "variant" or t.dtype.is_complex
+
+
+def _joined_region(trace, op):
     """The ops joined to `op` by TensorLists (a tf.while_loop, map_fn or RNN with what fills and reads its
-    lists), as one function from their float inputs to op's float outputs."""
+    lists) or complex values (an FFT and its abs), as one function from their float inputs to op's float
+    outputs."""
     region, stack = {}, [op]
     while stack:
         current = stack.pop()
         if current.name not in region:
             region[current.name] = current
-            stack.extend(t.op for t in current.inputs if t.dtype.name == "variant")
+            stack.extend(t.op for t in current.inputs if _joining(t))
     inputs = _perturbed(trace, [t for member in region.values() for t in member.inputs])
     outputs = [t for t in op.outputs if trace.gradients.get(t.name) is not None]
     if not inputs or not outputs:
@@ -154,7 +168,8 @@ def _loop(trace, op):
                            "gradlab.check(f, variables=[...]) checks it whole")
     order = {o.name: k for k, o in enumerate(trace.ops)}
     names = [trace.source_names.get(t.name, t.op.name) for t in inputs]
-    unit = Local(op, "loop", inputs, names, [trace.values[t.name] for t in inputs], outputs)
+    kind = "loop" if any("While" in member.type for member in region.values()) else "complex"
+    unit = Local(op, kind, inputs, names, [trace.values[t.name] for t in inputs], outputs)
     unit.function = _cut(trace, inputs, outputs, boundary=min(order[name] for name in region if name in order) - 1)
     return unit
 
@@ -197,7 +212,8 @@ def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
         @tf.custom_gradient
         def alone(*xs):
             values = [xs[i] if i is not None else c for (_, i), c in zip(fed, constants)]
-            y = _joined(forward(*values))
+            # the gradient is `grad` below: the tape must not differentiate the cut-out graph itself
+            y = _joined(forward(*[tf.stop_gradient(v) for v in values]))
 
             def grad(dy, variables=()):
                 found = [None] * len(xs)

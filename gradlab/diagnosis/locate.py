@@ -69,7 +69,9 @@ class Blocked:
 @dataclass
 class Location(Result):
     """What gradlab.locate found: the ops whose own gradient is wrong (`wrong`, in graph order), every op
-    checked (`ops`), the ops that pass no gradient by design, and where NaN or Inf first appears."""
+    checked (`ops`), the ops that pass no gradient by design, and where NaN or Inf first appears. `state` is
+    "ok", "fail" (a wrong op, a gradient that is not finite) or "incomplete" (nothing wrong was found, but
+    some op could not be checked alone); `ok` is state == "ok"."""
 
     ok: bool
     ops: list
@@ -80,6 +82,7 @@ class Location(Result):
     evaluations: int = 0
     total_ops: int = 0
     notes: list = field(default_factory=list)
+    state: str = "ok"  # ok, fail, or incomplete (nothing wrong found, but some op or variable not checked)
 
     @property
     def wrong(self):
@@ -164,9 +167,12 @@ def _locate(found, scope, rtol, atol, seed, max_evaluations, start):
     y = found.values[found.output.name]
     if not np.all(np.isfinite(y)):
         notes.append("f's value itself is not finite at this point")
-    ok = not any(c.state == "fail" for c in checks) and backward is None and bool(np.all(np.isfinite(y)))
-    return Location(ok, checks, blocked, forward, backward, time.perf_counter() - start, evaluations, len(ops),
-                    notes)
+    if any(c.state == "fail" for c in checks) or backward is not None or not np.all(np.isfinite(y)):
+        state = "fail"
+    else:
+        state = "incomplete" if found.unread or any(c.state == "not checked" for c in checks) else "ok"
+    return Location(state == "ok", checks, blocked, forward, backward, time.perf_counter() - start, evaluations,
+                    len(ops), notes, state)
 
 
 def _unit(found, op):

@@ -99,27 +99,21 @@ def _kind(values):
     return "nan and inf" if has_nan and has_inf else "nan" if has_nan else "inf"
 
 
-def _where(op, inputs, values):
-    """The inputs' values at the first bad entry, in words ("x = 0"), for elementwise ops."""
-    bad = ~np.isfinite(values)
+def _where(inputs, values):
+    """The input's value at the first bad entry, in words ("x = 0"), for elementwise ops."""
     if not inputs or inputs[0].size != values.size:
         return "some entries"
-    x = float(inputs[0].reshape(-1)[np.argmax(bad)])
-    return f"x = {x:.3g}"
+    return f"x = {float(inputs[0].reshape(-1)[np.argmax(~np.isfinite(values))]):.3g}"
 
 
 def _forward_cause(op, inputs, values):
-    if op.type in ("RealDiv", "Div", "Reciprocal", "Inv") or (op.type in DOMAINS and op.type != "Exp"):
+    if op.type in DOMAINS:
         cause, fix = DOMAINS[op.type]
-        if op.type in ("RealDiv", "Div") and len(inputs) == 2 and not np.all(inputs[1]):
-            return cause, fix
-        return cause.format(what=_where(op, inputs, values)), fix
-    if op.type == "Exp" or (np.any(np.isinf(values)) and not np.any(np.isnan(values))):
-        if op.type == "Exp":
-            return DOMAINS["Exp"][0], DOMAINS["Exp"][1]
+        return cause.format(what=_where(inputs, values)), fix
+    if np.any(np.isinf(values)) and not np.any(np.isnan(values)):
         return (f"an overflow in {op.type}: the result is larger than the dtype can hold",
                 "scale the values down, or compute in a form that cannot overflow (logs, logsumexp)")
-    return (f"{op.type} makes {_kind(values)} from finite inputs", "look at this op's inputs at the point")
+    return f"{op.type} makes {_kind(values)} from finite inputs", "look at this op's inputs at the point"
 
 
 def _backward_cause(trace, unit, incoming, outgoing):

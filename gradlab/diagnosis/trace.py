@@ -52,7 +52,7 @@ class Trace:
     def on_path(self, op):
         """Whether op reads a value a source reaches and passes some gradient on to f's output."""
         return any(t.name in self.reached for t in op.inputs if _carries(t)) and any(
-            self.gradients.get(t.name) is not None for t in op.outputs)
+            self.gradients.get(t.name) is not None for t in op.outputs if _is_float(t))
 
     def layer(self, op):
         """The Keras layer (by path) whose name scope holds op, or ""."""
@@ -128,8 +128,9 @@ def _is_float(t):
 
 
 def _carries(t):
-    """Whether a gradient can travel through t: a float, or a TensorList (a loop's or map_fn's values)."""
-    return t.dtype.is_floating or t.dtype.name == "variant"
+    """Whether a gradient can travel through t: a float, a complex number, or a TensorList (a loop's or
+    map_fn's values)."""
+    return t.dtype.is_floating or t.dtype.is_complex or t.dtype.name == "variant"
 
 
 def _reached(ops, sources):

@@ -126,9 +126,9 @@ def ladder(evaluate, x, h, y0, method, eps, tol, tape=None, fixed=False, noise=0
         size = np.fmax(np.fmax(np.abs(est.value), np.abs(est.forward)), np.abs(est.backward))
 
         def quiet_at(step):  # whether round-off at `step` stays below the stop, value by value (a step of 0
-            with np.errstate(divide="ignore"):  # at x = 0 never jumps: it is not resolvable)
-                growth = (h[active] / step)[:, None]
-            return est.roundoff * growth <= LADDER_ROUNDOFF_STOP * np.fmax(size, tol.allowed(0.0, 0.0))
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # at x = 0 never jumps: it
+                growth = (h[active] / step)[:, None]  # is not resolvable)
+                return est.roundoff * growth <= LADDER_ROUNDOFF_STOP * np.fmax(size, tol.allowed(0.0, 0.0))
 
         if not fixed:  # a rough entry near 0 goes straight to a step relative to |x|, where its pole or edge
             # is, if round-off there still leaves digits (a merely curved f near 0 takes the usual steps)
