@@ -43,6 +43,7 @@ class Local:
     outputs: list
     function: object = None
     gradient_source: str = ""
+    output_shapes: list = None
 
     @property
     def entries(self):
@@ -50,7 +51,7 @@ class Local:
 
     @property
     def output_entries(self):
-        return sum(int(t.shape.num_elements() or 0) for t in self.outputs)
+        return sum(int(np.prod(shape)) for shape in self.output_shapes)
 
     def vjp(self, cotangents):
         """The op's gradient at f's values for the given cotangents (one array per output): one array (or
@@ -69,12 +70,19 @@ class Local:
     def passing(self, seed=0):
         """Whether the op's gradient reaches each input (one vector-Jacobian product, seeded cotangents)."""
         rng = np.random.default_rng(seed)
-        return [g is not None for g in self.vjp([rng.standard_normal(tuple(t.shape)) for t in self.outputs])]
+        return [g is not None for g in self.vjp([rng.standard_normal(shape) for shape in self.output_shapes])]
 
 
 def local(trace, op, keep=None):
     """The Local of `op` in the trace, or None where no input of it is perturbed; `keep` (names) limits the
     perturbed inputs of an op to those."""
+    unit = _local(trace, op, keep)
+    if unit is not None:  # the shapes f saw (the graph may not know them: a segment sum's output)
+        unit.output_shapes = [np.shape(trace.values[t.name]) for t in unit.outputs]
+    return unit
+
+
+def _local(trace, op, keep):
     if is_custom_gradient(op):
         return _block(trace, op)
     if any(_joining(t) for t in op.inputs):
@@ -206,7 +214,7 @@ def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
     present = [k for k, g in enumerate(grads) if g is not None]
     backward = trace.wrapped.prune(feeds=feeds + cotangents, fetches=[grads[k] for k in present]) if present else None
     constants = [None if i is not None else tf.constant(trace.values[t.name]) for t, i in fed]
-    shapes = [tuple(t.shape) for t in outputs]
+    shapes = [np.shape(trace.values[t.name]) for t in outputs]
 
     def function(*xs):
         @tf.custom_gradient

@@ -218,7 +218,8 @@ def _described(found, op, state, unit=None, result=None, note=""):
     source, code = (f"{frame[0]}:{frame[1]}", frame[2]) if frame else ("", "")
     inputs = [] if unit is None else [(name, tuple(np.shape(v)), np.asarray(v).dtype.name)
                                       for name, v in zip(unit.names, unit.values)]
-    outputs = [(t.name, tuple(t.shape), t.dtype.name) for t in (op.outputs if unit is None else unit.outputs)]
+    outputs = [(t.name, np.shape(found.values[t.name]) if t.name in found.values else tuple(t.shape), t.dtype.name)
+               for t in (op.outputs if unit is None else unit.outputs)]
     return OpCheck(op.name, op.type, "op" if unit is None else unit.kind, found.layer(op), inputs, outputs, state,
                    source, code, "" if unit is None else unit.gradient_source, result, note)
 
