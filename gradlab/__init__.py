@@ -1,13 +1,17 @@
 """gradlab: learn, see and verify automatic differentiation in TensorFlow.
 
 The public names are loaded on first use, so `import gradlab` (and `gradlab --help`) does not import
-TensorFlow; only the work that needs it does.
+TensorFlow; only the work that needs it does. Once gradlab is imported, TensorFlow's start-up log lines stay
+hidden whoever imports it (gradlab.quiet).
 """
 
+from gradlab import quiet
 from gradlab.errors import (GradlabError, LessonNotFoundError, NotDeterministicError, NotDifferentiableError,
                             TooExpensiveError)
 
 __version__ = "0.1.0"
+
+quiet.install()  # TensorFlow's start-up log lines stay hidden, whoever imports it next
 
 _LAZY = {
     "tape_gradient": "gradlab.engine.tape",

@@ -10,10 +10,8 @@ Differentiate 3*w1**2 + 2*w1*w2 by finite differences, with tf.GradientTape and 
 # `f` changes when `w1` moves and `w2` stays put; the one with respect to `w2` is the other way round.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
-
-import gradlab
 
 # %%
 # function 3(w1)^2+2(w1)(w2)

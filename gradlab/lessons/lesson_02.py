@@ -11,10 +11,8 @@ A tape follows trainable tf.Variables on its own; tape.watch makes it follow a t
 # watch `w` with `tape.watch`.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
-
-import gradlab
 
 # %%
 a = tf.constant(1.); b = tf.constant(2.); c = tf.constant(3.)

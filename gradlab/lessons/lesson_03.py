@@ -11,10 +11,8 @@ y2 depends on w1 through y1: the tape applies the chain rule; a persistent tape 
 # unless it is created with `persistent=True`.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
-
-import gradlab
 
 # %%
 x = tf.constant(1.); w1 = tf.constant(2.); b1 = tf.constant(1.)

@@ -13,11 +13,10 @@ Five ways a tape returns None instead of a gradient, each named, fixed and check
 # `with` block: it returns the same gradients, and says why each missing one is missing.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import numpy as np
 import tensorflow as tf
 
-import gradlab
 from gradlab import why_none
 
 # %% [markdown]

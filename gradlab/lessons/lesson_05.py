@@ -9,13 +9,12 @@ When None should count as zero: unconnected_gradients, and the optimizer's "No g
 # the gradients go on to an optimizer, which needs a number for every variable it updates.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import warnings
 
 import keras
 import tensorflow as tf
 
-import gradlab
 from gradlab import why_none
 
 # %% [markdown]

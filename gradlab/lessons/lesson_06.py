@@ -10,11 +10,9 @@ The gradient of a vector, or of a list of targets, is the gradient of their sum;
 # and `tape.jacobian` computes it.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import numpy as np
 import tensorflow as tf
-
-import gradlab
 
 # %% [markdown]
 # ## A vector target

@@ -10,10 +10,8 @@ stop_recording, reset, tf.stop_gradient and watch_accessed_variables: the tape d
 # agree with it, and finite differences of the whole function do not.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
-
-import gradlab
 
 # %% [markdown]
 # ## `tape.stop_recording()`

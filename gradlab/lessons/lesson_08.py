@@ -18,13 +18,12 @@ Truncation against round-off: the error of forward, central and Richardson diffe
 # minus fifteen, and measures its error against the exact derivative.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import math
 
 import numpy as np
 import tensorflow as tf
 
-import gradlab
 from gradlab.steps import step_study
 
 # %% [markdown]

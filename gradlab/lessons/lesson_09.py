@@ -10,10 +10,8 @@ tf.custom_gradient gives softplus a stable gradient; gradlab.check confirms it a
 # `exp(x)` overflows float32 for large `x`, and the tape differentiates the overflow too.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
-
-import gradlab
 
 # %%
 def naive_softplus(x):

@@ -11,11 +11,9 @@ Nested tapes give second derivatives, Hessians and Hessian-vector products, each
 # `y = x**3` has `dy/dx = 3*x**2` and `d2y/dx2 = 6*x`.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import numpy as np
 import tensorflow as tf
-
-import gradlab
 
 # %%
 x = tf.Variable(1.5, dtype=tf.float64)

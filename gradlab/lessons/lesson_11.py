@@ -13,12 +13,10 @@ batch_jacobian keeps the per-example blocks of a Jacobian; when examples interac
 # nonzero, and `tape.batch_jacobian(y, x)` computes just those: batch × units × features.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import keras
 import numpy as np
 import tensorflow as tf
-
-import gradlab
 
 # %%
 rng = np.random.default_rng(0)

@@ -13,10 +13,9 @@ Trace a function and its gradient with tf.function, and see the forward ops and 
 # %%
 from collections import Counter
 
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
 
-import gradlab
 from gradlab.graph import op_graph
 
 # %%

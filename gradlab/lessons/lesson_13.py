@@ -17,11 +17,10 @@ ForwardAccumulator gives J u and the tape v J: a Jacobian costs one pass per inp
 # %%
 import time
 
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import numpy as np
 import tensorflow as tf
 
-import gradlab
 from gradlab.render import line_chart
 
 # %%

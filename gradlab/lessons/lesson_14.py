@@ -10,13 +10,12 @@ Fit a tiny network with a tape and an optimizer, gradient-checked at the first s
 # layer of `tanh` units. Everything is float64 and seeded, so every run gives the same numbers.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-import gradlab
 from gradlab.render import line_chart
 
 # %%

@@ -11,12 +11,10 @@ gradlab.locate checks every op of a model alone and names the one whose gradient
 # right; the gradient for `w` has a planted mistake, a factor 2 that does not belong there.
 
 # %%
-import gradlab._tf  # TensorFlow's start-up log lines stay hidden
+import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import keras
 import numpy as np
 import tensorflow as tf
-
-import gradlab
 
 # %%
 class Scale(keras.layers.Layer):
