@@ -236,8 +236,9 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("formula", metavar="EXPR",
                         help="the formula, quoted, e.g. '3*w1**2 + 2*w1*w2': numbers, variables, + - * / **, "
                              "parentheses and the functions below")
-    parser.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
-                        help="the point: one NAME=VALUE for each variable of the formula, e.g. --at w1=5 w2=3")
+    parser.add_argument("--at", nargs="+", action="extend", metavar="NAME=VALUE", required=True,
+                        help="the point: one NAME=VALUE for each variable of the formula, e.g. --at w1=5 w2=3 "
+                             "(or w1=5,w2=3; repeated --at groups add up)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                         help="what TensorFlow computes in (default float64); float32 shows what changes")
     parser.add_argument("--steps", action="store_true",
@@ -284,6 +285,8 @@ def _point(tokens: list[str]) -> dict[str, float]:
     """--at NAME=VALUE ... as {name: value}, or a UsageError saying what is wrong with which token."""
     point: dict[str, float] = {}
     given: dict[str, str] = {}
+    tokens = [part for token in tokens for part in (token.split(",") if all(
+        "=" in piece for piece in token.split(",")) else [token])]  # x=1,y=2 is two; 1,5 is not split
     for token in tokens:
         name, equals, value = token.partition("=")
         name, value, shown = name.strip(), value.strip(), _shown(token)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -51,7 +52,7 @@ class ExpressionError(GradlabError):
         """Two indented lines: the formula (or the part of it around the column) and a caret under the column."""
         if self.column is None or not isinstance(self.text, str) or not self.text:
             return None
-        shown = "".join(c if " " <= c <= "~" else "?" for c in self.text)
+        shown = "".join(c if " " <= c <= "~" or c in TYPED else "?" for c in self.text)
         column = min(self.column, len(shown))
         if len(shown) > _SHOWN_WIDTH:
             start = max(0, min(column - _SHOWN_WIDTH // 2, len(shown) - _SHOWN_WIDTH))
@@ -238,6 +239,25 @@ _REFUSED = {
 }
 
 
+#: Characters of typeset mathematics, and what to type instead.
+TYPED = {"²": "**2", "³": "**3", "π": "pi", "·": "*", "×": "*", "∙": "*", "−": "-", "÷": "/"}
+
+#: Names from other notations, and what to write here.
+ALIASES = {
+    "ln": "write log(x), the natural logarithm",
+    "log10": "write log(x)/log(10)",
+    "arcsin": "write asin(x)", "arccos": "write acos(x)", "arctan": "write atan(x)",
+    "arcsinh": "write asinh(x)", "arccosh": "write acosh(x)", "arctanh": "write atanh(x)",
+    "max": "max(x, 0) is relu(x); write relu(x)",
+    "min": "min(x, 0) is -relu(-x); write -relu(-x)",
+    "pow": "write x**y",
+    "sqr": "write x**2 or square(x)",
+}
+
+#: A number written against a name, as in 2x or 3.5y.
+_JUXTAPOSED = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?)([A-Za-z_]\w*)")
+
+
 def parse(text: str) -> Formula:
     """Read `text` as a formula, or raise ExpressionError saying what to change and where."""
     if not isinstance(text, str):
@@ -245,6 +265,10 @@ def parse(text: str) -> Formula:
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
     for column, char in enumerate(text):
+        if char in TYPED:
+            written = "".join(TYPED.get(c, c) for c in text)
+            raise ExpressionError(f"{char} is typeset, not typed: write {TYPED[char]} instead ({written})",
+                                  text, column)
         if not " " <= char <= "~":
             raise ExpressionError(f"unexpected character {ascii(char)}; write the formula on one line in "
                                   "plain ASCII", text, column)
@@ -286,6 +310,11 @@ def _syntax_error(error, text, lead):
     offset = error.offset if error.lineno in (None, 1) and error.offset else len(stripped) + 1
     column = min(lead + max(offset, 1) - 1, len(text))
     message = (error.msg or "invalid syntax").strip()
+    juxtaposed = _JUXTAPOSED.search(stripped)
+    if message.startswith("invalid decimal literal") and juxtaposed:
+        number, name = juxtaposed.groups()
+        return ExpressionError(f"a number written against a name: write {number}*{name}, not {number}{name}", text,
+                               lead + juxtaposed.start(2))
     if message.startswith("invalid syntax. Perhaps you forgot a comma"):
         message = "two terms with no operator between them; write e.g. 2*x, not 2 x"
     elif message.startswith("invalid syntax. Maybe you meant '=='"):
@@ -449,6 +478,8 @@ class _Reader:
             self.fail("only functions can be called, e.g. sin(x); is a * missing, as in 2*(x)?",
                       self.find("(", func.end_col_offset, node.end_col_offset, node.col_offset))
         name = func.id
+        if name in ALIASES:
+            self.fail(f"{name} is not one of the functions here: {ALIASES[name]}", func.col_offset)
         if name not in FUNCTIONS:
             if name.startswith("_"):
                 self.fail(f"names starting with '_' are not allowed: {name}", func.col_offset)

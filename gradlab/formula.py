@@ -191,6 +191,11 @@ def _point(formula, at, dtype, source):
     uses = ", ".join(formula.variables)
     missing = [name for name in formula.variables if name not in at]
     extra = [name for name in at if name not in formula.variables]
+    for name in extra:  # X for x: names are case-sensitive
+        twin = next((m for m in missing if m.lower() == str(name).lower()), None)
+        if twin is not None:
+            raise GradlabError(f"{source} gives {name}, but the formula uses {twin}: names are case-sensitive; "
+                               f"write {twin}=...")
     if missing:
         raise GradlabError(f"the formula uses {uses}; {source} is missing {', '.join(missing)}")
     if extra:

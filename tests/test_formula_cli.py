@@ -176,6 +176,10 @@ BAD_COMMANDS = [
     (["check", "w1*w2", "--at", "w1=5"], "the formula uses w1, w2; --at is missing w2", 1),
     (["check", "w1", "--at", "w1=5", "w2=3"], "--at also gives w2, which it does not use", 1),
     (["check", "w1", "--at", "w1=5", "w1=6"], "--at gives w1 twice (w1=5, w1=6)", 1),
+    (["check", "w1*w2", "--at", "w1=5", "--at", "w1=6"], "--at gives w1 twice (w1=5, w1=6)", 1),
+    (["check", "x*y", "--at", "X=1", "y=2"], "--at gives X, but the formula uses x: names are case-sensitive", 1),
+    (["check", "2x", "--at", "x=1"], "write 2*x, not 2x", 3),
+    (["check", "x²", "--at", "x=1"], "write **2 instead (x**2)", 3),
     (["check", "w1", "--at", "w1:5"], "--at w1:5: write NAME=VALUE", 1),
     (["check", "w1", "--at", "w1=abc"], "--at w1=abc: abc is not a number", 1),
     (["check", "w1", "--at", "=3"], "--at =3: the name is missing", 1),
@@ -223,6 +227,14 @@ def test_check_states_in_the_terminal(argv, state, code, capsys, monkeypatch):
     assert cli.main(argv) == code
     out = capsys.readouterr().out
     assert state in " ".join(out.split()) and max(map(len, out.splitlines())) <= 80
+
+
+@pytest.mark.parametrize("at", [["--at", "w1=5", "--at", "w2=3"], ["--at", "w1=5,w2=3"], ["--at", "w2=3", "w1=5"]],
+                         ids=["repeated", "commas", "any-order"])
+def test_the_point_can_be_given_in_groups(at, capsys):
+    assert cli.main(["check", "3*w1**2 + 2*w1*w2", *at, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["point"] == {"w1": 5.0, "w2": 3.0}
 
 
 def test_check_json_is_the_only_output(capsys):
