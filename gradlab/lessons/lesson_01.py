@@ -4,7 +4,7 @@ Differentiate 3*w1**2 + 2*w1*w2 by finite differences, with tf.GradientTape and 
 """
 
 # %% [markdown]
-# ## Illustration 1: Simple differentiation
+# ## Illustration 1: two partial derivatives of one function
 #
 # The function below has two inputs. Its *partial derivative* with respect to `w1` says how fast
 # `f` changes when `w1` moves and `w2` stays put; the one with respect to `w2` is the other way round.
@@ -14,7 +14,7 @@ import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
 
 # %%
-# function 3(w1)^2+2(w1)(w2)
+# f(w1, w2) = 3*w1**2 + 2*w1*w2
 def f(w1, w2):
   return 3 * w1 ** 2 + 2 * w1 * w2
 
@@ -23,14 +23,14 @@ def f(w1, w2):
 # `eps`. This is the *forward* difference, in ordinary Python floats:
 
 # %%
-# say w1 =5, and w2 = 3, then calculate df/d(w1)
+# at w1 = 5, w2 = 3: nudge w1 by eps, keep w2 fixed, and get df/dw1
 w1, w2 = 5, 3
 eps = 1e-6
 forward_dw1 = (f(w1 + eps, w2) - f(w1, w2)) / eps
 forward_dw1
 
 # %%
-# say w1 =5, and w2 = 3, then calculate df/d(w2)
+# the same point: nudge w2 instead, and get df/dw2
 forward_dw2 = (f(w1, w2 + eps) - f(w1, w2)) / eps
 forward_dw2
 
@@ -95,7 +95,7 @@ print(f"central df/dw2 = {central_dw2!r}, off by {errors[1]:.0e}")
 # rounding of float32, the type of `tf.Variable(5.)`.
 
 # %%
-# the above is achieved by using tensorflow GradientTape()
+# the same two derivatives from a tape: no step, no truncation error
 w1, w2 = tf.Variable(5.), tf.Variable(3.)
 with tf.GradientTape() as tape:
   z = f(w1, w2)
@@ -117,7 +117,7 @@ gradlab.compare(f, 5.0, 3.0, tape=gradients, analytic=analytic,
 # the expression written out in full.
 
 # %%
-# the above is achieved by using tensorflow GradientTape()
+# the formula written out inside the block instead of called as f
 w1, w2 = tf.Variable(5.), tf.Variable(3.)
 with tf.GradientTape() as tape:
   z = 3*(w1**2) + 2*(w1*w2)

@@ -4,7 +4,7 @@ A tape follows trainable tf.Variables on its own; tape.watch makes it follow a t
 """
 
 # %% [markdown]
-# ## Illustration 2: Simple differentiation
+# ## Illustration 2: the derivative with respect to a constant
 #
 # Here every input is a `tf.constant`, and we want the derivative of `y = a*w**2 + b*w + c` with
 # respect to `w`. A tape only records operations on tensors it *watches*, so the code asks it to
@@ -17,8 +17,8 @@ import tensorflow as tf
 # %%
 a = tf.constant(1.); b = tf.constant(2.); c = tf.constant(3.)
 w = tf.constant(4.)
-with tf.GradientTape() as tape:# Track derivative
-  tape.watch([w]) # Add w to derivative watch list
+with tf.GradientTape() as tape:  # records what runs in the block
+  tape.watch([w])  # a constant is followed only when asked
   y = a * w**2 + b * w + c
 [dy_dw] = tape.gradient(y, [w])
 print(dy_dw)

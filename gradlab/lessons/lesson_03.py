@@ -4,7 +4,7 @@ y2 depends on w1 through y1: the tape applies the chain rule; a persistent tape 
 """
 
 # %% [markdown]
-# ## Illustration 3: Chain rule
+# ## Illustration 3: the chain rule through two steps
 #
 # Two steps, like two layers of a tiny network: `y1 = x*w1 + b1`, then `y2 = y1*w2 + b2`. The
 # chain rule says `dy2/dw1 = dy2/dy1 * dy1/dw1`. A tape can only be asked for gradients once,
@@ -17,8 +17,7 @@ import tensorflow as tf
 # %%
 x = tf.constant(1.); w1 = tf.constant(2.); b1 = tf.constant(1.)
 w2 = tf.constant(2.); b2 = tf.constant(1.)
-# To compute multiple gradients over the same computation,
-# create a persistent gradient tape.
+# persistent=True: one recording answers several tape.gradient calls
 with tf.GradientTape(persistent=True) as tape:
   tape.watch([w1, b1, w2, b2])
   y1 = x * w1 + b1
@@ -28,9 +27,10 @@ with tf.GradientTape(persistent=True) as tape:
 dy2_dy1 = tape.gradient(y2, [y1])[0]
 dy1_dw1 = tape.gradient(y1, [w1])[0]
 dy2_dw1 = tape.gradient(y2, [w1])[0]
-dy2_dw2 = tape.gradient(y2,[w2])[0]
-dy2_db2 = tape.gradient(y2,[b2])[0]
-dy1_db1 = tape.gradient(y1,[b1])[0]
+dy2_dw2 = tape.gradient(y2, [w2])[0]
+dy2_db2 = tape.gradient(y2, [b2])[0]
+dy1_db1 = tape.gradient(y1, [b1])[0]
+# the chain rule: dy2/dy1 * dy1/dw1, and what the tape gives for dy2/dw1
 print(dy2_dy1 * dy1_dw1); print(dy2_dw1)
 
 # %% [markdown]
