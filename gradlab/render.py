@@ -11,10 +11,18 @@ from rich.table import Table
 from rich.text import Text
 
 class Result(JupyterMixin):
-    """A result that shows itself: a rich view in a terminal, HTML in Jupyter, plain text through str()."""
+    """A result that shows itself: a rich view in a terminal, HTML in Jupyter, plain text through str() and
+    repr() (so a plain Python REPL shows the report, not a dump of fields; the fields stay attributes)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.__repr__ = Result.__repr__  # set before @dataclass runs, which then keeps it
 
     def __str__(self):
         return to_text(self)
+
+    def __repr__(self):
+        return to_text(self).rstrip("\n")
 
 
 PASS, FAIL = Text("✓ ok", style="bold green"), Text("✗ FAIL", style="bold red")

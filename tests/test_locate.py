@@ -329,3 +329,12 @@ def test_complex_values_are_checked_as_one_unit():
     x = tf.constant(RNG.standard_normal(8))
     location = gradlab.locate(lambda x: tf.reduce_sum(tf.abs(tf.signal.rfft(tf.cast(x, tf.float32)))), x)
     assert location.ok and any(op.kind == "complex" and op.state == "ok" for op in location.ops)
+
+
+def test_a_plain_repl_shows_every_result_as_its_report():
+    """repr() is the plain-text report (a REPL prints it), and the fields stay attributes."""
+    results = [gradlab.locate(middle, X), gradlab.check(tf.sin, X), gradlab.compare(lambda x: x ** 2, 3.0)]
+    for result in results:
+        assert repr(result) == str(result).rstrip("\n")
+        assert not repr(result).startswith(type(result).__name__ + "(")  # not a dump of the dataclass fields
+    assert results[0].wrong[0].type == "IdentityN" and results[1].mode == "full"
