@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradlab.errors import GradlabError
-from gradlab.engine.inputs import resolve
 from gradlab.render import Result
 
 #: The steps a study tries by default: 1e-1 down to 1e-15.

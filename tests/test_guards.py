@@ -1,7 +1,6 @@
 """What the checker refuses and survives: random f, runaway cost, interrupts, threads, broken kernels, bad input."""
 
 import os
-import signal
 import threading
 import time
 import warnings

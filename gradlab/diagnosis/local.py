@@ -1,4 +1,4 @@
-"""Local: one op, or one tf.custom_gradient block, as a function of its own inputs, with its gradient as registered.
+"""Local: one op (or one tf.custom_gradient block) as a function of its own inputs, with its gradient as registered.
 
 The kinds, by how the op's gradient is found:
     op               an op run alone through tf.raw_ops: the tape of gradlab.check differentiates it with the
@@ -98,7 +98,7 @@ def _local(trace, op, keep):
                  [trace.values[t.name] for t in inputs], outputs)
     if kind == "override":
         unit.gradient_source = _source_of(_registered(override))
-        unit.function = _cut(trace, inputs, outputs, boundary=_position(trace.ops, op) - 1)
+        unit.function = _cut(trace, inputs, outputs, boundary=trace.order[op.name] - 1)
         return unit
     slots = [_position(inputs, t) for t in op.inputs]
     fixed = [None if s is not None else tf.constant(trace.values[t.name]) for t, s in zip(op.inputs, slots)]
@@ -140,8 +140,7 @@ def _block(trace, op):
     inputs = [t for t in inputs if t.name not in variable_slots or t.name in aliases]
     if not inputs or not results:
         return None
-    order = {o.name: k for k, o in enumerate(trace.ops)}
-    boundary = max((order[t.op.name] for t in slots if t.name not in variable_slots), default=-1)
+    boundary = max((trace.order[t.op.name] for t in slots if t.name not in variable_slots), default=-1)
     names = [trace.source_names.get(t.name, f"variable{variable_slots[t.name]}") if t.name in variable_slots
              else f"arg{_position(slots, t)}" for t in inputs]
     ends = {t.name: op.inputs[k] for k, t in enumerate(op.outputs[:count])}
@@ -174,11 +173,11 @@ def _joined_region(trace, op):
     if any(t.dtype.name == "resource" for member in region.values() if "While" in member.type for t in member.inputs):
         raise GradlabError("a loop that reads variables inside (an RNN layer) cannot be cut out of f; "
                            "gradlab.check(f, variables=[...]) checks it whole")
-    order = {o.name: k for k, o in enumerate(trace.ops)}
     names = [trace.source_names.get(t.name, t.op.name) for t in inputs]
     kind = "loop" if any("While" in member.type for member in region.values()) else "complex"
     unit = Local(op, kind, inputs, names, [trace.values[t.name] for t in inputs], outputs)
-    unit.function = _cut(trace, inputs, outputs, boundary=min(order[name] for name in region if name in order) - 1)
+    unit.function = _cut(trace, inputs, outputs, boundary=min(trace.order[name] for name in region
+                                                              if name in trace.order) - 1)
     return unit
 
 
@@ -191,7 +190,6 @@ def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
     ends = list(outputs) if ends is None else ends
     fed = [(alias, i) for i, t in enumerate(inputs) for alias in aliases.get(t.name, [t])]
     known = {t.name for t, _ in fed}
-    order = {op.name: k for k, op in enumerate(trace.ops)}
     stack, visited = [t.op for t in ends if t.name not in known], set()
     while stack:  # the ops between: what enters them from outside is fed the values f saw
         current = stack.pop()
@@ -199,9 +197,10 @@ def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
             continue
         visited.add(current.name)
         for t in current.inputs:
-            if t.name in known or t.dtype.name in ("resource", "variant"):
+            if t.name in known or t.dtype.name == "resource":
                 continue
-            if t.op.type == "Placeholder" or order.get(t.op.name, len(order)) <= boundary:
+            outside = t.op.type == "Placeholder" or trace.order.get(t.op.name, len(trace.order)) <= boundary
+            if outside and t.dtype.name != "variant":  # a TensorList cannot be fed: what made it is cut out too
                 known.add(t.name)
                 fed.append((t, None))
             else:

@@ -156,9 +156,8 @@ def _locate(found, scope, rtol, atol, seed, max_evaluations, start):
         result, state, note = _check_alone(unit, rtol, atol, seed + k)
         evaluations += result.evaluations if result is not None else 0
         checks.append(_described(found, unit.op, state, unit, result, note))
-    order = {op.name: k for k, op in enumerate(ops)}
-    checks.sort(key=lambda c: order[c.name])
-    blocked.sort(key=lambda b: order[b.name])
+    checks.sort(key=lambda c: found.order[c.name])
+    blocked.sort(key=lambda b: found.order[b.name])
     forward = first_forward(found, ops)
     backward = first_backward(found, units)
     if found.unread:

@@ -48,6 +48,14 @@ class Trace:
     layers: dict = field(default_factory=dict)  # name scope -> Keras path of the layer that owns it
     feeds: list = field(default_factory=list)  # f's placeholders, in argument order
     unread: list = field(default_factory=list)  # variables f reads only inside loops or functions
+    _order: dict = field(default=None, repr=False)
+
+    @property
+    def order(self):
+        """{op name: its index in graph order}."""
+        if self._order is None:
+            self._order = {op.name: k for k, op in enumerate(self.ops)}
+        return self._order
 
     def on_path(self, op):
         """Whether op reads a value a source reaches and passes some gradient on to f's output."""

@@ -174,7 +174,7 @@ def as_output(y):
                                      "float tensor, e.g. check each output with its own lambda")
     try:
         y = tf.convert_to_tensor(y)
-    except (TypeError, ValueError, tf.errors.InvalidArgumentError) as exc:
+    except (TypeError, ValueError, tf.errors.InvalidArgumentError):
         what = f"a {type(y).__name__} of differently shaped values" if isinstance(y, (tuple, list)) else (
             f"a {type(y).__name__} that is not a tensor")
         raise NotDifferentiableError(f"f returned {what}; return one float tensor (e.g. tf.concat of the "

@@ -21,7 +21,7 @@ import numpy as np
 from gradlab.errors import GradlabError
 from gradlab.engine.evaluate import Evaluator
 from gradlab.engine.inputs import resolve
-from gradlab.engine.tolerances import (EPS, METHODS, MIN_MOVE_ULPS, ROUNDOFF_FACTORS, ROUNDOFF_ULPS,
+from gradlab.engine.tolerances import (METHODS, MIN_MOVE_ULPS, ROUNDOFF_FACTORS, ROUNDOFF_ULPS,
                                        lowest_precision, relative_step, tolerance)
 from gradlab.render import Result
 
