@@ -69,6 +69,16 @@ def entry_name(entry):
     return f"{entry.input}[{', '.join(map(str, entry.index))}]" if entry.index else entry.input
 
 
+def jacobian_entry(entry, output_rank, output="y", space=""):
+    """dy[2]/dx[3, 4] for a Jacobian entry whose index is the output's index then the input's; x[3, 4] (the
+    gradient's entry) where the output is a scalar."""
+    if output_rank <= 0 or len(entry.index) < output_rank:
+        return entry_name(entry)
+    out, into = entry.index[:output_rank], entry.index[output_rank:]
+    name = f"{entry.input}[{', '.join(map(str, into))}]" if into else entry.input
+    return f"d{space}{output}[{', '.join(map(str, out))}]/d{space}{name}"
+
+
 def numeric_view(result):
     table = compact_table(title=f"finite differences ({result.method}, {result.dtype})")
     table.add_column("argument")
@@ -129,8 +139,10 @@ def gradcheck_view(result):
         worst = compact_table(title="worst entries")
         for heading in ("entry", "tape", "numeric", "abs err", "rel err", "± est.", "allowed", "verdict"):
             worst.add_column(heading, justify="left" if heading in ("entry", "verdict") else "right", no_wrap=True)
+        ranks = {r.name: (np.ndim(t) - len(r.shape) if result.mode == "full" and t is not None else 0)
+                 for r, t in zip(result.inputs, result.tape)}
         for e in result.worst:
-            worst.add_row(entry_name(e), number(e.tape, 6), number(e.numeric, 6), error(e.abs_error),
+            worst.add_row(jacobian_entry(e, ranks.get(e.input, 0)), number(e.tape, 6), number(e.numeric, 6), error(e.abs_error),
                           error(e.rel_error), error(e.numeric_error), error(e.allowed), STATE_LABELS[e.state])
         parts.append(worst)
     for note in result.notes:
@@ -311,9 +323,7 @@ def _local_entry(op, check, entry):
     outputs = int(sum(np.prod(shape) for _, shape, _ in op.outputs))
     shape = next((s for name, s, _ in op.inputs if name == entry.input), ())
     if outputs > 1 and len(entry.index) == rank + len(shape):
-        out, into = entry.index[:rank], entry.index[rank:]
-        name = f"{entry.input}[{', '.join(map(str, into))}]" if into else entry.input
-        return f"d out[{', '.join(map(str, out))}]/d {name}"
+        return jacobian_entry(entry, rank, output="out", space=" ")
     return f"d out/d {entry_name(entry)}" if outputs == 1 else f"(vᵀJ) at {entry_name(entry)}"
 
 

@@ -296,3 +296,19 @@ def test_numpy_scalars_keep_their_dtype():
     assert gradlab.check(lambda x: x**2, np.float32(1.5)).dtype == "float32"
     with pytest.raises(gradlab.NotDifferentiableError, match="int64"):
         gradlab.check(lambda x: x * 2, np.int64(3))
+
+
+def test_a_jacobian_entry_is_named_by_output_and_input_index():
+    """Entry (1, 2, 0, 1) of the Jacobian of a (2, 3) output by a (2, 3) input reads dy[1, 2]/dx[0, 1]."""
+    @tf.custom_gradient
+    def wrong(x):
+        def grad(dy):
+            return dy * 1.1 * tf.cos(x)
+
+        return tf.sin(x), grad
+
+    result = gradlab.check(wrong, np.linspace(0.1, 1.0, 6).reshape(2, 3))
+    text = to_text(result)
+    assert not result.ok and "dy[0, 0]/dx[0, 0]" in text
+    scalar = gradlab.check(lambda x: tf.reduce_sum(wrong(x)), np.linspace(0.1, 1.0, 6).reshape(2, 3))
+    assert "x[0, 0]" in to_text(scalar) and "dy[" not in to_text(scalar)
