@@ -122,6 +122,10 @@ def _backward_cause(trace, unit, incoming, outgoing):
     flat_in = np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1) for g in incoming])
     bad_out = next(np.asarray(g, dtype=np.float64) for g in outgoing if g is not None and not _finite(g))
     users = {user.type for t in op.outputs for user in t.consumers()}
+    own = np.concatenate([np.asarray(trace.values[t.name], dtype=np.float64).reshape(-1) for t in unit.outputs])
+    if own.size == bad_out.size and not np.all(np.isfinite(own[~np.isfinite(bad_out.reshape(-1))])):
+        return (f"{op.type}'s own value is not finite there (see where it first appears in a value), so "
+                "neither is its derivative", "keep the op's input inside its domain")
     derivative = f"the derivative of {op.type.lower()} is infinite at {_edge(unit)}"
     if flat_in.size == bad_out.size and np.all(flat_in[~np.isfinite(bad_out.reshape(-1))] == 0):
         if users & {"Select", "SelectV2"}:
