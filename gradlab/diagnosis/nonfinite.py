@@ -121,13 +121,10 @@ def _backward_cause(trace, unit, incoming, outgoing):
     op = unit.op
     flat_in = np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1) for g in incoming])
     bad_out = next(np.asarray(g, dtype=np.float64) for g in outgoing if g is not None and not _finite(g))
+    bad = ~np.isfinite(bad_out.reshape(-1))
     users = {user.type for t in op.outputs for user in t.consumers()}
-    own = np.concatenate([np.asarray(trace.values[t.name], dtype=np.float64).reshape(-1) for t in unit.outputs])
-    if own.size == bad_out.size and not np.all(np.isfinite(own[~np.isfinite(bad_out.reshape(-1))])):
-        return (f"{op.type}'s own value is not finite there (see where it first appears in a value), so "
-                "neither is its derivative", "keep the op's input inside its domain")
     derivative = f"the derivative of {op.type.lower()} is infinite at {_edge(unit)}"
-    if flat_in.size == bad_out.size and np.all(flat_in[~np.isfinite(bad_out.reshape(-1))] == 0):
+    if flat_in.size == bad_out.size and np.all(flat_in[bad] == 0):
         if users & {"Select", "SelectV2"}:
             call = CALLS.get(op.type, f"{op.type.lower()}")
             return (f"the branch tf.where did not select: {derivative}, and tf.where sends that branch a "
@@ -136,6 +133,10 @@ def _backward_cause(trace, unit, incoming, outgoing):
                     f"condition is false, e.g. tf.where(x > 0, {call}(tf.where(x > 0, x, 1.0)), 0.0)")
         return (f"{derivative}; it receives a gradient of 0 there, and 0 × inf = nan",
                 "keep the op's input away from that point, or mask its input before the op")
+    own = np.concatenate([np.asarray(trace.values[t.name], dtype=np.float64).reshape(-1) for t in unit.outputs])
+    if own.size == bad.size and not np.all(np.isfinite(own[bad])):
+        return (f"{op.type}'s own value is not finite there (see where it first appears in a value), so "
+                "neither is its derivative", "keep the op's input inside its domain")
     return derivative, "keep the op's input away from that point (add a small epsilon, or clip)"
 
 
