@@ -43,7 +43,11 @@ class Local:
     outputs: list
     function: object = None
     gradient_source: str = ""
-    output_shapes: list = None
+    output_values: list = None  # what f saw at the outputs (the graph may not know their shapes)
+
+    @property
+    def output_shapes(self):
+        return [np.shape(v) for v in self.output_values]
 
     @property
     def entries(self):
@@ -77,8 +81,8 @@ def local(trace, op, keep=None):
     """The Local of `op` in the trace, or None where no input of it is perturbed; `keep` (names) limits the
     perturbed inputs of an op to those."""
     unit = _local(trace, op, keep)
-    if unit is not None:  # the shapes f saw (the graph may not know them: a segment sum's output)
-        unit.output_shapes = [np.shape(trace.values[t.name]) for t in unit.outputs]
+    if unit is not None:
+        unit.output_values = [trace.values[t.name] for t in unit.outputs]
     return unit
 
 
@@ -87,7 +91,7 @@ def _local(trace, op, keep):
         return _block(trace, op)
     if any(_joining(t) for t in op.inputs):
         return _joined_region(trace, op)
-    outputs = [t for t in op.outputs if trace.gradients.get(t.name) is not None]
+    outputs = _receiving(trace, op.outputs)
     inputs = [t for t in _perturbed(trace, op.inputs) if keep is None or t.name in keep]
     if not inputs or not outputs:
         return None
@@ -126,7 +130,7 @@ def _block(trace, op):
     """The custom-gradient block ending in IdentityN `op`: its results as a function of its arguments and the
     variables it reads."""
     grad_fn, count, variable_count = _custom_parts(op)
-    results = [t for t in op.outputs[:count] if trace.gradients.get(t.name) is not None]
+    results = _receiving(trace, op.outputs[:count])
     slots = list(op.inputs[count:])
     variable_slots = {t.name: k for k, t in enumerate(slots[len(slots) - variable_count:] if variable_count else [])}
     inputs = _perturbed(trace, slots)
@@ -167,14 +171,15 @@ def _joined_region(trace, op):
             region[current.name] = current
             stack.extend(t.op for t in current.inputs if _joining(t))
     inputs = _perturbed(trace, [t for member in region.values() for t in member.inputs])
-    outputs = [t for t in op.outputs if trace.gradients.get(t.name) is not None]
+    outputs = _receiving(trace, op.outputs)
     if not inputs or not outputs:
         return None
-    if any(t.dtype.name == "resource" for member in region.values() if "While" in member.type for t in member.inputs):
+    loops = [member for member in region.values() if "While" in member.type]
+    if any(t.dtype.name == "resource" for member in loops for t in member.inputs):
         raise GradlabError("a loop that reads variables inside (an RNN layer) cannot be cut out of f; "
                            "gradlab.check(f, variables=[...]) checks it whole")
     names = [trace.source_names.get(t.name, t.op.name) for t in inputs]
-    kind = "loop" if any("While" in member.type for member in region.values()) else "complex"
+    kind = "loop" if loops else "complex"
     unit = Local(op, kind, inputs, names, [trace.values[t.name] for t in inputs], outputs)
     unit.function = _cut(trace, inputs, outputs, boundary=min(trace.order[name] for name in region
                                                               if name in trace.order) - 1)
@@ -237,6 +242,11 @@ def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
 
 
 # helpers ---------------------------------------------------------------------------------------------------------
+
+def _receiving(trace, tensors):
+    """The tensors among `tensors` that receive a gradient from f's output."""
+    return [t for t in tensors if trace.gradients.get(t.name) is not None]
+
 
 def _perturbed(trace, tensors):
     """The distinct float tensors among `tensors` that a source reaches and that receive a gradient."""
@@ -315,7 +325,7 @@ def _inner_reads(op, count, handle):
         if current.type == "ReadVariableOp" and current.inputs[0].name == handle.name:
             reads.append(current)
             continue
-        stack.extend(t.op for t in current.inputs if t.dtype.name not in ("resource",))
+        stack.extend(t.op for t in current.inputs if t.dtype.name != "resource")
     return reads
 
 

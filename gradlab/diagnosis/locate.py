@@ -73,7 +73,6 @@ class Location(Result):
     "ok", "fail" (a wrong op, a gradient that is not finite) or "incomplete" (nothing wrong was found, but
     some op could not be checked alone); `ok` is state == "ok"."""
 
-    ok: bool
     ops: list
     blocked: list
     forward: object = None  # NonFinite or None
@@ -83,6 +82,10 @@ class Location(Result):
     total_ops: int = 0
     notes: list = field(default_factory=list)
     state: str = "ok"  # ok, fail, or incomplete (nothing wrong found, but some op or variable not checked)
+
+    @property
+    def ok(self):
+        return self.state == "ok"
 
     @property
     def wrong(self):
@@ -170,8 +173,8 @@ def _locate(found, scope, rtol, atol, seed, max_evaluations, start):
         state = "fail"
     else:
         state = "incomplete" if found.unread or any(c.state == "not checked" for c in checks) else "ok"
-    return Location(state == "ok", checks, blocked, forward, backward, time.perf_counter() - start, evaluations,
-                    len(ops), notes, state)
+    return Location(checks, blocked, forward, backward, time.perf_counter() - start, evaluations, len(ops), notes,
+                    state)
 
 
 def _unit(found, op):
@@ -194,10 +197,11 @@ def _check_alone(unit, rtol, atol, seed):
 
     if not all(np.all(np.isfinite(v)) for v in unit.values):
         return None, "not checked", "its input is not finite here (see where NaN or Inf begins)"
-    full = unit.entries <= LOCATE_FULL_ENTRIES and unit.output_entries <= LOCATE_FULL_OUTPUTS
+    if not all(np.all(np.isfinite(v)) for v in unit.output_values):
+        return None, "not checked", "its output is not finite here (see where NaN or Inf begins)"
     wide = unit.kind == "op" and lowest_precision([np.asarray(v).dtype.name for v in unit.values]) == "float32"
     try:
-        result = check(unit.function, *unit.values, names=unit.names, mode="full" if full else "fast",
+        result = check(unit.function, *unit.values, names=unit.names, mode="full" if _full(unit) else "fast",
                        samples=LOCATE_SAMPLES, rtol=rtol, atol=atol, seed=seed,
                        reference="float64" if wide else None)
     except GradlabError as exc:
@@ -207,14 +211,22 @@ def _check_alone(unit, rtol, atol, seed):
     state = result.state
     if state == "inconclusive" and result.kinks:
         state = "kink"
-    if "f's value at this point is not finite" in " ".join(result.notes):
-        return None, "not checked", "its output is not finite here (see where NaN or Inf begins)"
     return result, state, ""
 
 
-def _described(found, op, state, unit=None, result=None, note=""):
+def _full(unit):
+    """Whether an op is small enough to check in full mode (gradlab.engine.tolerances)."""
+    return unit.entries <= LOCATE_FULL_ENTRIES and unit.output_entries <= LOCATE_FULL_OUTPUTS
+
+
+def _made_at(op):
+    """("file:line", the line's code) of the user's code that made op, or ("", "")."""
     frame = user_frame(op)
-    source, code = (f"{frame[0]}:{frame[1]}", frame[2]) if frame else ("", "")
+    return (f"{frame[0]}:{frame[1]}", frame[2]) if frame else ("", "")
+
+
+def _described(found, op, state, unit=None, result=None, note=""):
+    source, code = _made_at(op)
     inputs = [] if unit is None else [(name, tuple(np.shape(v)), np.asarray(v).dtype.name)
                                       for name, v in zip(unit.names, unit.values)]
     outputs = [(t.name, np.shape(found.values[t.name]) if t.name in found.values else tuple(t.shape), t.dtype.name)
@@ -247,8 +259,7 @@ def _reason(op):
 
 
 def _blocked_op(op, reason):
-    frame = user_frame(op)
-    return Blocked(op.name, op.type, reason, f"{frame[0]}:{frame[1]}" if frame else "")
+    return Blocked(op.name, op.type, reason, _made_at(op)[0])
 
 
 def _ancestors(op):
@@ -266,8 +277,7 @@ def _guard(units, max_evaluations):
     """Refuse, with the estimate and a cheaper call, a locate that would run single ops too many times."""
     calls = 0
     for unit in units:
-        full = unit.entries <= LOCATE_FULL_ENTRIES and unit.output_entries <= LOCATE_FULL_OUTPUTS
-        calls += 4 * unit.entries if full else 8 + 4 * LOCATE_SAMPLES * len(unit.inputs)
+        calls += 4 * unit.entries if _full(unit) else 8 + 4 * LOCATE_SAMPLES * len(unit.inputs)
     limit = MAX_EVALUATIONS if max_evaluations is None else max_evaluations
     if calls > limit:
         raise TooExpensiveError(f"locate would check {len(units)} ops with about {calls:,} calls of single ops, past "

@@ -51,8 +51,7 @@ class NonFinite:
 
 def first_forward(trace, ops):
     """The first op in `ops` whose float output is not finite while every float input is; None if none."""
-    bad = [op for op in ops if _float_outputs(trace, op) and not all(_finite(trace.values[t.name])
-                                                                   for t in _float_outputs(trace, op))]
+    bad = [op for op in ops if not all(_finite(trace.values[t.name]) for t in _float_outputs(trace, op))]
     for k, op in enumerate(bad):
         inputs = [trace.values[t.name] for t in op.inputs if t.dtype.is_floating and t.name in trace.values]
         if all(_finite(v) for v in inputs):

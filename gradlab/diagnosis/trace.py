@@ -44,7 +44,7 @@ class Trace:
     source_names: dict  # tensor name -> name in the report
     values: dict
     gradients: dict
-    reached: set  # names of tensors a source reaches through float values
+    reached: set  # names of the tensors a source reaches through floats, complex values or TensorLists
     layers: dict = field(default_factory=dict)  # name scope -> Keras path of the layer that owns it
     feeds: list = field(default_factory=list)  # f's placeholders, in argument order
     unread: list = field(default_factory=list)  # variables f reads only inside loops or functions
@@ -92,10 +92,10 @@ def trace(f, point):
     output = tf.nest.flatten(wrapped.structured_outputs)[0]
     captured = {id(inner): outer for outer, inner in graph.captures}
     feeds = [] if point.variables else list(graph.inputs[:len(point.values)])
+    inside = set()  # variables whose handle goes into a loop or a nested function
     if point.variables:
         wanted = {id(v.handle): name for v, name in zip(point.variables, point.names)}
         sources, names = [], {}
-        inside = set()  # variables whose handle goes into a loop or a nested function
         for op in ops:
             for t in op.inputs:
                 name = wanted.get(id(captured.get(id(t))))
@@ -105,11 +105,10 @@ def trace(f, point):
                 elif name is not None:
                     inside.add(name)
     else:
-        unread = []
         sources = [t for t in feeds if _is_float(t)]
         names = {t.name: name for t, name in zip(feeds, point.names)}
     reached = _reached(ops, sources)
-    along = [t for t in (graph.as_graph_element(name) for name in reached) if _is_float(t)]
+    along = [t for t in map(graph.as_graph_element, reached) if _is_float(t)]
     with graph.as_default(), tf.name_scope("gradlab_locate"), quiet_internals():
         try:
             grads = tf.gradients(output, along)
@@ -117,17 +116,16 @@ def trace(f, point):
             raise NotDifferentiableError(f"f uses an operation without a registered gradient: {summary(exc)}; "
                                          "tape.gradient fails on it too") from None
     total = {t.name: g for t, g in zip(along, grads) if g is not None and not isinstance(g, tf.IndexedSlices)}
-    if point.variables:  # a variable whose top-level reads pass no gradient, used inside a loop
-        unread = [name for name in point.names if name in inside
-                  and not any(names.get(t) == name for t in total)]
+    # a variable whose top-level reads pass no gradient, used inside a loop
+    unread = [name for name in point.names if name in inside and not any(names.get(t) == name for t in total)]
     fetched = [t for op in ops for t in op.outputs if t.dtype.name not in _OPAQUE]
-    _guard_memory(fetched, len(total))
+    _guard_memory(fetched)
     run = wrapped.prune(feeds=feeds, fetches=fetched + list(total.values()))
     with quiet_internals():
         results = run(*(point.values if feeds else []))
     values = {t.name: np.asarray(v) for t, v in zip(fetched, results)}
     gradients = {name: np.asarray(v) for name, v in zip(total, results[len(fetched):])}
-    return Trace(wrapped, graph, ops, output, sources, names, values, gradients, reached,
+    return Trace(wrapped, graph, ops, output, sources, names, values, gradients, set(reached),
                  _layers(ops, graph, captured), feeds, unread)
 
 
@@ -151,7 +149,7 @@ def _reached(ops, sources):
                                                             if t.name in reached]))
 
 
-def _guard_memory(tensors, gradients):
+def _guard_memory(tensors):
     from gradlab.engine.tolerances import MAX_MEMORY
 
     size = sum((t.shape.num_elements() or 0) * t.dtype.size for t in tensors if t.dtype.name != "string")
