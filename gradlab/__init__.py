@@ -22,8 +22,8 @@ _LAZY = {
     "check": "gradlab.engine.check",
     "assert_gradients_close": "gradlab.engine.check",
     "GradCheck": "gradlab.engine.check",
-    "step_study": "gradlab.steps",
-    "StepStudy": "gradlab.steps",
+    "step_study": "gradlab.teaching.steps",
+    "StepStudy": "gradlab.teaching.steps",
     "check_formula": "gradlab.formula",
     "FormulaCheck": "gradlab.formula",
     "ExpressionError": "gradlab.expr",
@@ -31,8 +31,8 @@ _LAZY = {
     "Diagnosis": "gradlab.diagnosis.why_none",
     "locate": "gradlab.diagnosis.locate",
     "Location": "gradlab.diagnosis.locate",
-    "op_graph": "gradlab.graph",
-    "OpGraph": "gradlab.graph",
+    "op_graph": "gradlab.teaching.graph",
+    "OpGraph": "gradlab.teaching.graph",
 }
 
 __all__ = sorted([*_LAZY, "GradlabError", "LessonNotFoundError", "NotDeterministicError", "NotDifferentiableError",

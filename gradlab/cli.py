@@ -169,7 +169,7 @@ def _silence_stdout() -> None:
 def _lessons(args, console) -> int:
     from rich.table import Table
 
-    from gradlab.lessons import LESSONS
+    from gradlab.teaching.lessons import LESSONS
 
     table = Table(title="gradlab lessons", title_justify="left", box=None, pad_edge=False)
     table.add_column("#", justify="right")
@@ -191,8 +191,8 @@ def _lesson_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("lesson", "run a lesson in the terminal: each cell is shown, then run", _lesson_arguments)
 def _lesson(args, console) -> int:
-    from gradlab.lesson import run_lesson
-    from gradlab.lessons import LESSONS, get
+    from gradlab.teaching.lesson import run_lesson
+    from gradlab.teaching.lessons import LESSONS, get
 
     every = args.lesson.strip().lower() == "all"
     lessons = list(LESSONS.values()) if every else [get(args.lesson)]
@@ -216,7 +216,7 @@ def _lesson_document(lesson) -> dict:
     from rich.console import Console
 
     from gradlab.export import to_json
-    from gradlab.lesson import run_lesson
+    from gradlab.teaching.lesson import run_lesson
 
     namespace = run_lesson(lesson, Console(file=io.StringIO(), width=100))
     results = []

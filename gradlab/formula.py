@@ -33,7 +33,7 @@ it with "schema_version" first):
                       and backward estimates), "tape_vs_symbolic": number|null,
                       "numeric_vs_symbolic": number|null, "tape_allowed": number|null,
                       "numeric_allowed": number|null, "state": str, "ok": bool, "note": str}],
-     "steps": [step-size study JSON (gradlab.steps.StepStudy.to_json), one per variable; [] unless asked]}
+     "steps": [step-size study JSON (gradlab.teaching.steps.StepStudy.to_json), one per variable; [] unless asked]}
 
 "ok" is true when every derivative's state is "ok"; "state" is the worst state of any derivative.
 """
@@ -135,7 +135,7 @@ class FormulaCheck(Result):
         """The step-size studies as one matplotlib figure, one axes per variable; saved to `path` if given."""
         if not self.studies:
             raise GradlabError("this check has no step-size studies; run check_formula(..., steps=True)")
-        from gradlab.steps import new_figure, save_figure
+        from gradlab.teaching.steps import new_figure, save_figure
 
         fig, axes = new_figure(len(self.studies), saving=path is not None)
         for study, ax in zip(self.studies, axes):
@@ -329,7 +329,7 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
 def _studies(f, names, point, dtype, exact):
     """A step-size study of each variable's derivative, the other variables fixed at the point."""
     from gradlab._tf import tf
-    from gradlab.steps import step_study
+    from gradlab.teaching.steps import step_study
 
     studies = []
     for i, name in enumerate(names):

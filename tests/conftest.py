@@ -28,8 +28,8 @@ class LessonRun:
 @pytest.fixture(scope="session")
 def lesson_run():
     """`lesson_run(number)` runs that lesson in-process once per session, rendered at width 100."""
-    from gradlab.lesson import run_lesson
-    from gradlab.lessons import LESSONS
+    from gradlab.teaching.lesson import run_lesson
+    from gradlab.teaching.lessons import LESSONS
 
     runs: dict[int, LessonRun] = {}
 

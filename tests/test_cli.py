@@ -10,7 +10,7 @@ import pytest
 
 from gradlab import __version__, cli
 from gradlab.errors import GradlabError
-from gradlab.lessons import LESSONS
+from gradlab.teaching.lessons import LESSONS
 
 CHOICES = ", ".join(str(number) for number in LESSONS)
 

@@ -14,7 +14,7 @@ import gradlab
 from gradlab import cli
 from gradlab.errors import GradlabError
 from gradlab.formula import STATES, check_formula
-from gradlab.lessons import LESSONS
+from gradlab.teaching.lessons import LESSONS
 from gradlab.render import to_text
 
 # formula, point, dtype, the state of each variable's derivative (in order)
@@ -268,9 +268,9 @@ def test_lesson_json(capsys):
 
 @pytest.fixture
 def two_lessons(monkeypatch):
-    import gradlab.lessons
+    import gradlab.teaching.lessons
 
-    monkeypatch.setattr(gradlab.lessons, "LESSONS", {n: LESSONS[n] for n in (1, 2)})
+    monkeypatch.setattr(gradlab.teaching.lessons, "LESSONS", {n: LESSONS[n] for n in (1, 2)})
 
 
 def test_lesson_all_runs_every_lesson_in_order(two_lessons, capsys):

@@ -1,9 +1,9 @@
-"""gradlab.graph: the ops of a traced value-and-gradient function, sorted into the four parts."""
+"""gradlab.teaching.graph: the ops of a traced value-and-gradient function, sorted into the four parts."""
 
 import pytest
 
 from gradlab._tf import tf
-from gradlab.graph import op_graph
+from gradlab.teaching.graph import op_graph
 from gradlab.render import to_text
 
 

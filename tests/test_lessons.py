@@ -11,7 +11,7 @@ import pytest
 
 import gradlab
 from gradlab.errors import LessonNotFoundError
-from gradlab.lessons import LESSONS, Cell, get, parse_cells
+from gradlab.teaching.lessons import LESSONS, Cell, get, parse_cells
 
 NUMBERS = sorted(LESSONS)
 CHOICES = ", ".join(str(number) for number in NUMBERS)
@@ -100,7 +100,7 @@ def test_get_names_the_choices_for_a_missing_lesson(key):
 
 def test_listing_lessons_reads_them_as_text():
     assert all(lesson.path.suffix == ".py" for lesson in LESSONS.values())
-    assert not any(name.startswith("gradlab.lessons.lesson_") for name in sys.modules)
+    assert not any(name.startswith("gradlab.teaching.lessons.lesson_") for name in sys.modules)
 
 
 @pytest.mark.parametrize("number", NUMBERS)
@@ -146,7 +146,7 @@ def test_a_final_expression_is_displayed_and_none_is_not():
 
     from rich.console import Console
 
-    from gradlab.lesson import run_cell
+    from gradlab.teaching.lesson import run_cell
 
     console = Console(file=io.StringIO(), width=80)
     namespace = {"Out": {}}

@@ -11,8 +11,8 @@ import pytest
 from nbclient import NotebookClient
 
 import gradlab
-from gradlab import notebooks
-from gradlab.lessons import LESSONS
+from gradlab.teaching import notebooks
+from gradlab.teaching.lessons import LESSONS
 
 NUMBERS = [4, 5, 6, 7, 8]
 

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from gradlab import notebooks
-from gradlab.lessons import LESSONS
+from gradlab.teaching import notebooks
+from gradlab.teaching.lessons import LESSONS
 
 FOLDER = Path(__file__).resolve().parents[1] / "lessons"
 NUMBERS = sorted(LESSONS)
@@ -17,14 +17,14 @@ NUMBERS = sorted(LESSONS)
 
 def _committed(number: int) -> str:
     path = FOLDER / notebooks.filename(LESSONS[number])
-    assert path.exists(), f"{path} is missing: run python -m gradlab.notebooks"
+    assert path.exists(), f"{path} is missing: run python -m gradlab.teaching.notebooks"
     return path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("number", NUMBERS)
 def test_committed_notebook_matches_the_lesson(number):
     fresh = notebooks.dumps(notebooks.notebook(LESSONS[number]))
-    assert _committed(number) == fresh, "stale notebook: run python -m gradlab.notebooks"
+    assert _committed(number) == fresh, "stale notebook: run python -m gradlab.teaching.notebooks"
 
 
 def test_no_notebook_without_a_lesson():

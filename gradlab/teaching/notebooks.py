@@ -1,4 +1,4 @@
-"""Jupyter notebooks made from the lesson sources; `python -m gradlab.notebooks` writes lessons/NN-slug.ipynb.
+"""Jupyter notebooks made from the lesson sources; `python -m gradlab.teaching.notebooks` writes lessons/NN-slug.ipynb.
 
 The notebooks are generated, never edited by hand: the lesson_NN.py files are the one source. The output
 is deterministic (cell ids from the lesson and cell numbers, sorted keys, a final newline), so a test can
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from gradlab.lessons import LESSONS, Cell, Lesson
+from gradlab.teaching.lessons import LESSONS, Cell, Lesson
 
 __all__ = ["KERNELSPEC", "dumps", "filename", "main", "notebook", "stale", "write_all"]
 
@@ -66,7 +66,7 @@ def stale(folder: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gradlab.notebooks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gradlab.teaching.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default="lessons", type=Path,
                         help="where the notebooks go (default: ./lessons)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any notebook is stale")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         outdated = stale(args.folder)
         for path in outdated:
-            print(f"stale: {path} (run python -m gradlab.notebooks)", file=sys.stderr)
+            print(f"stale: {path} (run python -m gradlab.teaching.notebooks)", file=sys.stderr)
         return 1 if outdated else 0
     for path in write_all(args.folder):
         print(f"wrote {path}")

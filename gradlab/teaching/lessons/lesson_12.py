@@ -16,8 +16,6 @@ from collections import Counter
 import gradlab  # first: TensorFlow's start-up log lines then stay hidden
 import tensorflow as tf
 
-from gradlab.graph import op_graph
-
 # %%
 @tf.function
 def value_and_gradient(x):
@@ -38,7 +36,7 @@ for op in concrete.graph.get_operations():
 # ops, backward ops and outputs, and shows which ops each one reads:
 
 # %%
-graph = op_graph(concrete.graph, "value_and_gradient")
+graph = gradlab.op_graph(concrete.graph, "value_and_gradient")
 graph
 
 # %% [markdown]
@@ -93,7 +91,7 @@ def loss_and_gradients(x, w, b):
   return loss, tape.gradient(loss, [w, b])
 
 spec = tf.TensorSpec
-layer_graph = op_graph(loss_and_gradients.get_concrete_function(
+layer_graph = gradlab.op_graph(loss_and_gradients.get_concrete_function(
     spec([5, 3], tf.float64), spec([3, 2], tf.float64),
     spec([2], tf.float64)).graph, "loss_and_gradients")
 for part in ("forward", "backward"):

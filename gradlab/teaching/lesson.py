@@ -16,7 +16,7 @@ from rich.padding import Padding
 from rich.pretty import Pretty
 from rich.syntax import Syntax
 
-from gradlab.lessons import Cell, Lesson
+from gradlab.teaching.lessons import Cell, Lesson
 
 __all__ = ["run_lesson", "run_cell"]
 

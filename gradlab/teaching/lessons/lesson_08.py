@@ -14,8 +14,8 @@ Truncation against round-off: the error of forward, central and Richardson diffe
 # - *round-off*: each value of `f` is rounded to the nearest float, an error of about
 #   `eps*|f|`, and the division by `h` magnifies it. Smaller steps hurt.
 #
-# `gradlab.steps.step_study` computes each estimate for steps from a tenth down to ten to the
-# minus fifteen, and measures its error against the exact derivative.
+# `gradlab.step_study` computes each estimate for steps from a tenth down to ten to the minus
+# fifteen, and measures its error against the exact derivative.
 
 # %%
 import gradlab  # first: TensorFlow's start-up log lines then stay hidden
@@ -24,15 +24,13 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from gradlab.steps import step_study
-
 # %% [markdown]
 # ## The V shape
 #
 # The exponential is its own derivative, so at `x = 1` the exact answer is `e`:
 
 # %%
-study = step_study(tf.exp, 1.0, derivative=math.e, name="x")
+study = gradlab.step_study(tf.exp, 1.0, derivative=math.e, name="x")
 study
 
 # %% [markdown]
@@ -62,7 +60,7 @@ for method, root in [("forward", 2), ("central", 3), ("richardson", 5)]:
 def f_of_w1(w1):
   return 3 * w1 ** 2 + 2 * w1 * 3.0
 
-seed = step_study(f_of_w1, 5.0, derivative=36.0, name="w1")
+seed = gradlab.step_study(f_of_w1, 5.0, derivative=36.0, name="w1")
 at = int(np.argmin(np.abs(seed.steps - 1e-6)))
 h = seed.steps[at]
 forward = seed.estimates["forward"][at]
@@ -91,8 +89,8 @@ seed
 # equal, the estimate is zero, and the error is the whole derivative.
 
 # %%
-study32 = step_study(tf.exp, 1.0, derivative=math.e, dtype="float32",
-                     name="x")
+study32 = gradlab.step_study(tf.exp, 1.0, derivative=math.e,
+                             dtype="float32", name="x")
 study32
 
 # %%
