@@ -3,7 +3,8 @@
 TensorFlow prints oneDNN, CPU-feature and CUDA notices from C++ while it is imported and when it runs its first
 op, before its own logging is configured, so TF_CPP_MIN_LOG_LEVEL alone does not hide them all. `import
 gradlab` (which does not import TensorFlow) installs an import hook: the first `import tensorflow` after it,
-yours or Keras', runs with file descriptor 2 pointed at a temporary file, and so does TensorFlow's first op.
+yours or Keras', runs with file descriptor 2 pointed at a temporary file, and so does TensorFlow's device set-up
+when its first op runs (not before: tf.config can still set logical devices and memory growth).
 A TF_CPP_MIN_LOG_LEVEL of 0 or 1 set by the user means "show me", and nothing is hidden; 2 or 3 (or unset)
 hides them. If the import fails, what TensorFlow printed is shown before the error propagates.
 """
@@ -59,7 +60,36 @@ class _Loader(importlib.abc.Loader):
         with hidden_stderr():
             self.loader.exec_module(module)
             module.get_logger().setLevel("ERROR")
-            module.constant(0.0) + 0.0  # device set-up prints its own notices on the first op
+        _quiet_device_setup()
+
+
+def _quiet_device_setup():
+    """TensorFlow finds its devices (tf.config.list_physical_devices, or the first op) and sets them up (the first
+    op), printing its own notices, after the import: so that tf.config can still set logical devices or memory
+    growth, neither is done early; each runs once with stderr hidden."""
+    try:
+        from tensorflow.python.eager import context
+    except ImportError:  # a TensorFlow without this module: its notices are shown, nothing breaks
+        return
+    for name, done in (("_initialize_physical_devices", "_physical_devices"), ("ensure_initialized", "_initialized")):
+        _once_hidden(context.Context, name, done)
+
+
+def _once_hidden(cls, name, done):
+    """cls.name's first call that does the work (`done` not yet set on the object) runs with stderr hidden;
+    after it, cls.name is TensorFlow's own again."""
+    original = getattr(cls, name, None)
+    if original is None:
+        return
+
+    def quiet(self, *args, **kwargs):
+        if getattr(self, done, None):
+            return original(self, *args, **kwargs)
+        setattr(cls, name, original)
+        with hidden_stderr():
+            return original(self, *args, **kwargs)
+
+    setattr(cls, name, quiet)
 
 
 class _Finder(importlib.abc.MetaPathFinder):
