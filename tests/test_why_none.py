@@ -94,6 +94,27 @@ def _loss_after_the_block(persistent=False):
     return tape, loss, [w]
 
 
+def _numpy_beside_a_recorded_part(persistent=False):
+    a, b = tf.Variable(2.0), tf.Variable(1.0)
+    with tf.GradientTape(persistent=persistent) as tape:
+        y = tf.constant(np.square(a.numpy())) + b
+    return tape, y, [a, b]
+
+
+def _round(persistent=False):
+    x = tf.Variable(2.3)
+    with tf.GradientTape(persistent=persistent) as tape:
+        y = tf.round(x) ** 2
+    return tape, y, [x]
+
+
+def _argmax(persistent=False):
+    x = tf.Variable([1.0, 3.0, 2.0])
+    with tf.GradientTape(persistent=persistent) as tape:
+        y = tf.cast(tf.argmax(x), tf.float32)
+    return tape, y, [x]
+
+
 def _intermediate_tensor(persistent=False):
     x = tf.Variable(2.0)
     with tf.GradientTape(persistent=persistent) as tape:
@@ -129,15 +150,18 @@ CASES = [
     ("unwatched constant", _unwatched_constant, ["unwatched tensor"], [None]),
     ("watched constant", _watched_constant, [""], [6.0]),
     ("integer", _integer, ["not a float"], [None]),
-    ("numpy on a variable", _numpy_on_a_variable, ["disconnected"], [None]),
-    (".numpy() on a watched tensor", _dot_numpy_on_a_watched_tensor, ["disconnected"], [None]),
+    ("numpy on a variable", _numpy_on_a_variable, ["target not recorded"], [None]),
+    (".numpy() on a watched tensor", _dot_numpy_on_a_watched_tensor, ["target not recorded"], [None]),
+    ("numpy beside a recorded part", _numpy_beside_a_recorded_part, ["disconnected", ""], [None, 1.0]),
     ("variable replaced by a tensor", _variable_replaced_by_a_tensor, ["unwatched tensor"], [None]),
     ("assign_add", _assign_add, ["disconnected", ""], [None, 6.0]),
     ("frozen variable", _frozen_variable, ["frozen variable"], [None]),
     ("watch_accessed_variables=False", _watch_accessed_variables_false,
      ["", "unwatched variable"], [3.0, None]),
     ("variable not read", _variable_not_read, ["", "unwatched variable"], [2.0, None]),
-    ("loss after the block", _loss_after_the_block, ["disconnected"], [None]),
+    ("loss after the block", _loss_after_the_block, ["target not recorded"], [None]),
+    ("tf.round", _round, ["disconnected"], [None]),
+    ("tf.argmax", _argmax, ["target not recorded"], [None]),
     ("intermediate tensor", _intermediate_tensor, ["", ""], [12.0, 36.0]),
     ("python float source", _python_float_source, ["", "not a tensor"], [4.0, None]),
     ("numpy target", _numpy_target, ["target outside TensorFlow"], [None]),
@@ -238,7 +262,8 @@ def test_the_view_shows_gradients_and_each_cause_with_its_fix():
 @pytest.mark.parametrize("kind", sorted(CAUSES))
 def test_every_cause_names_a_fix(kind):
     cause, fix = CAUSES[kind]
-    assert cause.format(name="x", what="a float") and fix.format(name="x", what="a float")
+    words = {"name": "x", "what": "a float", "op": "tf.round"}
+    assert cause.format(**words) and fix.format(**words)
 
 
 def test_keras_3_variables_get_their_gradients_and_their_paths():
@@ -259,3 +284,89 @@ def test_a_named_tf_variable_is_called_by_its_name():
     with tf.GradientTape() as tape:
         y = tf.constant(3.0) * 2.0
     assert why_none(tape, y, [w]).findings[0].name == "weight"
+
+
+def test_a_keras_layer_left_out_of_the_tape_is_named_as_not_read():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    unused = keras.layers.Dense(4)
+    unused.build((None, 3))
+    variables = model.trainable_variables + unused.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(tf.constant([[1.0, 2.0, 3.0]])) ** 2)
+    findings = why_none(tape, loss, variables).findings
+    assert [(f.name, f.kind) for f in findings[2:]] == [(v.path, "unwatched variable") for v in unused.trainable_variables]
+    assert all("not read inside the with block" in f.cause for f in findings[2:])
+
+
+# f's graph names each cause the tape alone leaves as a list
+_x1 = tf.Variable(0.0)
+
+
+def _assign_then_read(x0):
+    _x1.assign_add(x0)
+    return _x1 ** 2
+
+
+# (case, f, args, the kind for each argument, a word of the first cause)
+TRACED = [
+    ("np.square", lambda x: tf.reduce_sum(np.square(x)), [tf.Variable([1.0, 2.0])], ["through numpy"], "numpy"),
+    (".numpy()", lambda x: tf.constant(x.numpy() ** 2) * 1.0, [2.0], ["through numpy"], ".numpy()"),
+    ("float()", lambda x: tf.constant(float(x) ** 2), [2.0], ["through numpy"], "float()"),
+    ("numpy beside an unused argument", lambda a, b: tf.reduce_sum(np.square(a)) + 1.0, [[1.0, 2.0], 3.0],
+     ["through numpy", "not used"], "numpy"),
+    ("assign_add", _assign_then_read, [3.0], ["stateful op"], "assign_add"),
+    ("tf.round", lambda x: tf.round(x) ** 2, [2.3], ["no gradient"], "flat between its steps"),
+    ("tf.math.floor", lambda x: tf.math.floor(x) * 2.0, [2.3], ["no gradient"], "tf.math.floor"),
+    ("tf.argmax", lambda x: tf.cast(tf.argmax(x), tf.float32), [[1.0, 3.0, 2.0]], ["no gradient"], "int64"),
+    ("cast to an integer", lambda x: tf.cast(tf.cast(x, tf.int32), tf.float32), [2.5], ["no gradient"], "int32"),
+    ("tf.stop_gradient", lambda x: tf.stop_gradient(x) * 2.0, [2.5], ["no gradient"], "by design"),
+    ("unused argument", lambda a, b: a * 2.0, [1.0, 2.0], ["", "not used"], "does not depend"),
+    ("all connected", lambda a, b: a * b, [1.0, 2.0], ["", ""], ""),
+]
+
+
+@pytest.mark.parametrize(("f", "args", "kinds", "word"), [case[1:] for case in TRACED],
+                         ids=[case[0] for case in TRACED])
+def test_the_function_form_names_the_cause_from_the_graph(f, args, kinds, word):
+    diagnosis = why_none(f, *args)
+    assert [finding.kind for finding in diagnosis.findings] == kinds
+    assert word in next((finding.cause for finding in diagnosis.findings if finding.kind), "")
+
+
+def test_the_function_form_gives_the_tape_gradient_and_leaves_arguments_alone():
+    x = tf.Variable([1.0, 2.0])
+    diagnosis = why_none(lambda x, c: tf.reduce_sum(x ** 2) * c, x, 3.0, names=["x", "c"])
+    assert [f.name for f in diagnosis.findings] == ["x", "c"]
+    assert diagnosis.gradients[0].numpy().tolist() == [6.0, 12.0] and float(diagnosis.gradients[1]) == 5.0
+    assert x.numpy().tolist() == [1.0, 2.0]
+
+
+def test_the_function_form_names_an_unused_keras_layer_and_restores_the_variables():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    unused = keras.layers.Dense(4)
+    unused.build((None, 3))
+    variables = model.trainable_variables + unused.trainable_variables
+    before = [v.numpy().copy() for v in variables]
+    diagnosis = why_none(lambda: tf.reduce_sum(model(tf.constant([[1.0, 2.0, 3.0]])) ** 2), variables=variables)
+    assert [f.name for f in diagnosis.findings] == [v.path for v in variables]
+    assert [f.kind for f in diagnosis.findings] == ["", "", "not used", "not used"]
+    assert all(g.shape == v.shape for g, v in zip(diagnosis.gradients[:2], variables))
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: why_none(lambda x: x), "arguments of f"),
+        (lambda: why_none(lambda x: x, 1.0, variables=[tf.Variable(1.0)]), "not both"),
+        (lambda: why_none(tf.GradientTape(), tf.constant(1.0)), "the target and the sources"),
+        (lambda: why_none(3.0, 1.0, 2.0), "tf.GradientTape"),
+    ],
+)
+def test_misused_forms_are_gradlab_errors(call, message):
+    with pytest.raises(GradlabError, match=message):
+        call()

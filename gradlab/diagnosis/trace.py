@@ -26,7 +26,7 @@ _OPAQUE = ("resource", "variant")
 SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "BroadcastArgs", "BroadcastGradientArgs"})
 #: Where gradlab's own code lives; its lessons count as the user's code.
 _OWN = Path(__file__).resolve().parents[1]
-_LESSONS = _OWN / "lessons"
+_LESSONS = _OWN / "teaching" / "lessons"
 _LIBRARIES = tuple(str(Path(p).resolve()) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
                                                      sysconfig.get_paths()["platlib"]})
 
@@ -59,7 +59,7 @@ class Trace:
 
     def on_path(self, op):
         """Whether op reads a value a source reaches and passes some gradient on to f's output."""
-        return any(t.name in self.reached for t in op.inputs if _carries(t)) and any(
+        return any(t.name in self.reached for t in op.inputs if carries(t)) and any(
             self.gradients.get(t.name) is not None for t in op.outputs if _is_float(t))
 
     def layer(self, op):
@@ -85,7 +85,7 @@ def trace(f, point):
     except GradlabError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to trace is the user's f: say what locate needs
-        raise GradlabError(f"locate traces f into a graph, and tracing failed: {summary(exc)}; f must run on "
+        raise GradlabError(f"gradlab traces f into a graph, and tracing failed: {summary(exc)}; f must run on "
                            "graph tensors (no .numpy(), no Python `if` on a tensor's value)") from None
     graph = wrapped.graph
     ops = graph.get_operations()
@@ -107,7 +107,7 @@ def trace(f, point):
     else:
         sources = [t for t in feeds if _is_float(t)]
         names = {t.name: name for t, name in zip(feeds, point.names)}
-    reached = _reached(ops, sources)
+    reached = reached_from(ops, sources)
     along = [t for t in map(graph.as_graph_element, reached) if _is_float(t)]
     with graph.as_default(), tf.name_scope("gradlab_locate"), quiet_internals():
         try:
@@ -133,18 +133,18 @@ def _is_float(t):
     return t.dtype.is_floating
 
 
-def _carries(t):
+def carries(t):
     """Whether a gradient can travel through t: a float, a complex number, or a TensorList (a loop's or
     map_fn's values)."""
     return t.dtype.is_floating or t.dtype.is_complex or t.dtype.name == "variant"
 
 
-def _reached(ops, sources):
+def reached_from(ops, sources):
     """Names of the float and TensorList tensors that depend on a source, in graph order (sources included)."""
     reached = {t.name for t in sources}
     for op in ops:
-        if any(t.name in reached for t in op.inputs if _carries(t)):
-            reached.update(t.name for t in op.outputs if _carries(t))
+        if any(t.name in reached for t in op.inputs if carries(t)):
+            reached.update(t.name for t in op.outputs if carries(t))
     return list(dict.fromkeys([t.name for t in sources] + [t.name for op in ops for t in op.outputs
                                                             if t.name in reached]))
 
