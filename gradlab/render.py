@@ -1,14 +1,18 @@
 """Views of gradlab's results as rich renderables (terminal and Jupyter). Views only show; they never decide."""
 
 import io
+import re
+from dataclasses import dataclass
 
 import numpy as np
 from rich import box
 from rich.console import Console, Group
 from rich.jupyter import JupyterMixin
+from rich.measure import Measurement
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
+
 
 class Result(JupyterMixin):
     """A result that shows itself: a rich view in a terminal, HTML in Jupyter, plain text through str() and
@@ -46,7 +50,7 @@ def number(x, digits=12):
         return "—"
     array = np.asarray(x, dtype=np.float64)
     if array.size != 1:
-        return f"<{'×'.join(map(str, array.shape))}>"
+        return shape_text(array.shape)
     array = array.reshape(())
     value = float(array)
     if np.isnan(value):
@@ -56,12 +60,63 @@ def number(x, digits=12):
     return f"{value:.{digits}g}"
 
 
+def shape_text(shape):
+    return f"<{'×'.join(map(str, shape))}>"
+
+
 def error(x):
     """An error magnitude (its largest entry for arrays) in two significant digits."""
     if x is None:
         return "—"
     value = float(np.max(np.asarray(x, dtype=np.float64), initial=0.0))
     return "inf" if np.isinf(value) else f"{value:.1e}"
+
+
+#: Arrays of at most this many entries (and rank 2 at most) are shown whole in a table cell.
+SHOWN_ENTRIES = 9
+#: Significant digits of each entry of an array shown whole, and entries on a line of a vector.
+ENTRY_DIGITS, VECTOR_LINE = 3, 3
+#: Significant digits of a single entry shown under its row (a worst entry).
+WORST_DIGITS = 6
+
+
+def shown_whole(x):
+    return np.ndim(x) <= 2 and np.size(x) <= SHOWN_ENTRIES
+
+
+def matrix(x, digits=ENTRY_DIGITS):
+    """A small array as numpy writes it, in few digits, each column aligned: a row a line, a vector three
+    entries a line."""
+    array = np.asarray(x, dtype=np.float64)
+    texts = [number(v, digits) for v in array.reshape(-1)]
+    per_line = array.shape[1] if array.ndim == 2 and array.shape[1] else VECTOR_LINE
+    lines = [texts[i:i + per_line] for i in range(0, len(texts), per_line)] or [[]]
+    widths = [max(len(line[j]) for line in lines if j < len(line)) for j in range(len(lines[0]))]
+    written = [", ".join(t.rjust(w) for t, w in zip(line, widths)) for line in lines]
+    if array.ndim == 2:
+        written = [f"[{line}]" for line in written]
+    text = ("[" + ",\n ".join(written) + "]").split("\n")
+    longest = max(map(len, text))
+    return "\n".join(line.ljust(longest) for line in text)
+
+
+def value_cell(x, digits=12):
+    """A value for a table cell: a number, a small array whole (matrix), a larger one as its shape."""
+    if x is None or np.size(x) == 1:
+        return number(x, digits)
+    return matrix(x) if shown_whole(x) else shape_text(np.shape(x))
+
+
+@dataclass
+class _Index:
+    """An entry as entry_name and jacobian_entry read it."""
+
+    input: str
+    index: tuple
+
+
+_DERIVATIVE = re.compile(r"d(\w+)/d(\w+)")
+_ARGUMENT = re.compile(r"x\d*")
 
 
 def entry_name(entry):
@@ -79,87 +134,289 @@ def jacobian_entry(entry, output_rank, output="y", space=""):
     return f"d{space}{output}[{', '.join(map(str, out))}]/d{space}{name}"
 
 
+# --- layouts that fit the width they are given --------------------------------------------------------------
+
+#: Wide enough to measure a renderable's natural width (nothing wrapped).
+_UNBOUNDED = 100_000
+
+
+def natural_width(console, renderable):
+    """The columns a renderable takes when nothing has to wrap."""
+    return Measurement.get(console, console.options.update_width(_UNBOUNDED), renderable).maximum
+
+
+class Sized:
+    """A view laid out for the width it is given: `layout(console, width)` returns the renderable."""
+
+    def __init__(self, layout):
+        self.layout = layout
+
+    def __rich_console__(self, console, options):
+        yield self.layout(console, options.max_width)
+
+    def __rich_measure__(self, console, options):
+        return Measurement.get(console, options, self.layout(console, options.max_width))
+
+
+@dataclass
+class Column:
+    """A column of a FittedTable: its heading and justification, whether it may move to the second table
+    (`extra`), and whether it holds the verdict (beside the row's name when rows are stacked)."""
+
+    heading: str
+    justify: str = "right"
+    extra: bool = False
+    verdict: bool = False
+
+
+class FittedTable:
+    """Rows in the widest of three layouts that fits the width, so that no name or number is ever cut.
+
+    One table; where that is too wide, the `extra` columns in a second table under the first (both with the
+    first column, which names the rows); where that is still too wide, each row stacked: its name and verdict
+    on a line, then a line for each value. A row may carry a line under it (its worst entry) in the same
+    columns.
+    """
+
+    def __init__(self, columns, title=None):
+        self.columns, self.title, self.rows = columns, title, []
+
+    def add_row(self, *cells, under=None):
+        """A row of cells (str or Text); `under` = (label, name, cells after the first) adds a line beneath."""
+        self.rows.append(([_cell(c) for c in cells], under and (under[0], under[1], [_cell(c) for c in under[2]])))
+
+    def layouts(self, width):
+        every = list(range(len(self.columns)))
+        main = [i for i in every if not self.columns[i].extra]
+        extra = [0] + [i for i in every if self.columns[i].extra]
+        yield self._table(every, width, self.title)
+        if len(extra) > 1:
+            yield Group(self._table(main, width, self.title), self._table(extra, width))
+        yield self._stacked()
+
+    def __rich_console__(self, console, options):
+        *wide, narrowest = self.layouts(options.max_width)
+        yield next((layout for layout in wide if natural_width(console, layout) <= options.max_width), narrowest)
+
+    def __rich_measure__(self, console, options):
+        *wide, narrowest = self.layouts(options.max_width)
+        fits = next((layout for layout in wide if natural_width(console, layout) <= options.max_width), narrowest)
+        return Measurement.get(console, options, fits)
+
+    def _table(self, indices, width, title=None):
+        table = compact_table(title=title, min_width=min(len(title), width) if title else None)
+        for i in indices:
+            table.add_column(self.columns[i].heading, justify=self.columns[i].justify, no_wrap=True)
+        grouped = []
+        for cells, under in self.rows:
+            lines = [cells]
+            if under and any(under[2][i - 1].plain for i in indices[1:]):
+                lines.append([Text(f"  {under[0]} {under[1]}"), *under[2]])
+            grouped.append(lines)
+        spaced = any(len(lines) > 1 or any("\n" in line[i].plain for line in lines for i in indices)
+                     for lines in grouped)
+        for n, lines in enumerate(grouped):
+            for k, line in enumerate(lines):
+                last = k == len(lines) - 1 and n < len(self.rows) - 1
+                table.add_row(*(line[i] for i in indices), end_section=spaced and last)
+        return table
+
+    def _stacked(self):
+        grid = Table.grid(padding=(0, 2, 0, 0))
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True)
+        verdicts = [i for i, c in enumerate(self.columns) if c.verdict]
+        for cells, under in self.rows:
+            grid.add_row(Text(cells[0].plain, style="bold"), *(cells[i] for i in verdicts[:1]))
+            for i, column in enumerate(self.columns[1:], start=1):
+                if i not in verdicts and cells[i].plain:
+                    grid.add_row(f"  {column.heading}", cells[i])
+            if under:
+                grid.add_row(f"  {under[0]}", under[1])
+                for i, column in enumerate(self.columns[1:], start=1):
+                    if i not in verdicts and under[2][i - 1].plain:
+                        grid.add_row(f"    {column.heading}", under[2][i - 1])
+        return Group(Text(self.title, style="bold"), grid) if self.title else grid
+
+
+def _cell(cell):
+    return cell if isinstance(cell, Text) else Text(str(cell))  # as written: no markup in names
+
+
+def packed(pieces, width, indent=""):
+    """Pieces of text, (separator, Text) each, on as few lines as fit the width, broken only between pieces
+    (a broken line starts with `indent` instead of the separator)."""
+    lines = [pieces[0][1].copy()]
+    for separator, piece in pieces[1:]:
+        if lines[-1].cell_len + len(separator) + piece.cell_len <= width:
+            lines[-1].append(separator)
+            lines[-1].append(piece)
+        else:
+            lines.append(Text(indent) + piece)
+    return Text("\n").join(lines)
+
+
+#: Where a tolerance's description may break: before each added term and before its [dtype].
+_TERM_BREAK = re.compile(r"( (?=\+ )|  (?=\[))")
+
+
+def tolerance_caption(parts, width, prefix="pass when "):
+    """'pass when A | B' on one line where it fits; else a part a line (the others under the first after
+    '| '), and a part still too long broken only between its terms."""
+    whole = prefix + " | ".join(parts)
+    if len(whole) <= width:
+        return Text(whole, style="dim")
+    lines = []
+    for i, part in enumerate(parts):
+        lead = prefix if i == 0 else " " * (len(prefix) - 2) + "| "
+        terms = _TERM_BREAK.split(part)
+        pieces = [("", Text(lead + terms[0]))] + [(s, Text(t)) for s, t in zip(terms[1::2], terms[2::2])]
+        lines.append(packed(pieces, width, indent=" " * len(prefix)))
+    return Text("\n", style="dim").join(lines)
+
+
 def numeric_view(result):
-    table = compact_table(title=f"finite differences ({result.method}, {result.dtype})")
-    table.add_column("argument")
-    table.add_column("shape")
-    table.add_column("estimate", justify="right")
-    table.add_column("est. error", justify="right")
+    table = FittedTable([Column("argument", "left"), Column("shape", "left"), Column("estimate"),
+                         Column("est. error", extra=True)], title=f"finite differences ({result.method}, {result.dtype})")
     for name, value, err in zip(result.names, result.value, result.error):
-        table.add_row(name, str(np.shape(value)), number(value), error(err))
+        table.add_row(name, str(np.shape(value)), value_cell(value), error(err))
     return table
 
 
 def comparison_view(comparison):
+    """The comparison's rows in the widest layout that fits (FittedTable), the tolerance caption, the notes.
+
+    A small array is shown whole in its cell; a larger one as its shape, with its worst entry on a line
+    under the row (also under a failing row of a small array)."""
     has_analytic = any(row.analytic is not None for row in comparison.rows)
-    caption = "pass when " + " | ".join(comparison.tolerances) if comparison.tolerances else None
-    table = compact_table(title=f"tape vs finite differences ({comparison.method})", caption=caption)
-    longest = max((len(row.name) for row in comparison.rows), default=4)
-    table.add_column("name", min_width=min(longest, 18), overflow="fold")
-    headings = ["tape", "numeric", "± est."] + (["analytic"] if has_analytic else []) + ["abs err", "rel err"]
-    headings += ["vs exact"] if has_analytic else []
-    for heading in headings:
-        table.add_column(heading, justify="right", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
+    columns = [Column("name", "left"), Column("tape"), Column("numeric"), Column("± est.", extra=True)]
+    columns += [Column("analytic")] if has_analytic else []
+    columns += [Column("abs err", extra=True), Column("rel err", extra=True)]
+    columns += [Column("vs exact", extra=True)] if has_analytic else []
+    columns += [Column("verdict", "left", verdict=True)]
+    table = FittedTable(columns, title=f"tape vs finite differences ({comparison.method})")
     for row in comparison.rows:
-        cells = [row.name, number(row.tape, 9), number(row.numeric, 9), error(row.numeric_error)]
+        values = [row.tape, row.numeric] + ([row.analytic] if has_analytic else [])
+        cells = [row.name, value_cell(row.tape, 9), value_cell(row.numeric, 9), error(row.numeric_error)]
         if has_analytic:
-            cells.append(number(row.analytic, 9))
+            cells.append(value_cell(row.analytic, 9))
         cells += [error(row.abs_error), error(row.rel_error)]
         if has_analytic:
             cells.append(error(row.analytic_error))
-        table.add_row(*cells, verdict(row.ok))
+        arrays = [v for v in values if v is not None and np.size(v) > 1]
+        under = None
+        if row.worst and arrays and (not row.ok or not all(shown_whole(v) for v in arrays)):
+            at = [number(np.asarray(v)[row.worst] if np.size(v) > 1 else v, WORST_DIGITS) for v in values]
+            under = ("worst", comparison_entry(row), [at[0], at[1], "", *at[2:], "", ""] + [""] * has_analytic + [""])
+        table.add_row(*cells, verdict(row.ok), under=under)
+    caption = (lambda width: tolerance_caption(comparison.tolerances, width)) if comparison.tolerances else None
     notes = [Text(f"{row.name}: {row.note}", style="yellow") for row in comparison.rows if row.note]
-    return Group(table, *notes) if notes else table
+    return Sized(lambda console, width: Group(table, *([caption(width)] if caption else []), *notes))
+
+
+def comparison_entry(row):
+    """The name of a comparison row's worst entry: dy[1, 0]/dx[3, 2] in the Jacobian of a row named dy/dx (the
+    output's index, then the input's), x[3, 2] in a gradient (a row named dL/dx, or x); a row named otherwise
+    indexes its own value, J[1, 2], unless it carries one of the argument names gradlab gives (x, x0, x1…)."""
+    derivative = _DERIVATIVE.fullmatch(row.name)
+    if derivative:
+        output, into = derivative.groups()
+        return jacobian_entry(_Index(into, row.worst), row.output_rank, output=output)
+    if _ARGUMENT.fullmatch(row.name):
+        return jacobian_entry(_Index(row.name, row.worst), row.output_rank)
+    return entry_name(_Index(row.name, row.worst))
+
+
+def hessian_entry(entry, inputs):
+    """d2y/dx[1] dw[0, 2] for a second-order entry: its index is the flat position in every input's gradient,
+    then the position in its own input; (v^T H)[x[3]] for a sampled entry of v^T H (fast mode)."""
+    shapes = {r.name: tuple(r.shape) for r in inputs}
+    if len(entry.index) != len(shapes.get(entry.input, ())) + 1:
+        return f"(v^T H)[{entry_name(entry)}]"
+    k = entry.index[0]
+    for r in inputs:
+        size = int(np.prod(r.shape, dtype=np.int64))
+        if k < size:
+            first = _Index(r.name, tuple(int(i) for i in np.unravel_index(k, r.shape)) if r.shape else ())
+            break
+        k -= size
+    else:
+        return entry_name(entry)
+    return f"d2y/d{entry_name(first)} d{entry_name(_Index(entry.input, entry.index[1:]))}"
 
 
 def gradcheck_view(result):
-    said = {"ok": "gradients match", "fail": "gradients differ",
+    order = getattr(result, "order", 1)
+    what = "second derivatives (Hessian)" if order == 2 else "gradients"
+    said = {"ok": f"{what} match", "fail": f"{what} differ",
             "inconclusive": "nothing could be judged (not a failure)"}[result.state]
+    if result.state == "inconclusive" and any(m.state == "ok" for m in getattr(result, "modes", [])):
+        said = "not every mode could be judged (not a failure)"
     reference = f", numeric side in {result.reference}" if result.reference != result.dtype else ""
-    headline = Text.assemble(
-        STATE_LABELS[result.state], f"  {said}", f"  ({result.mode} mode, {result.method}, verdict in "
-        f"{result.dtype}{reference})")
-    parts = [headline, Text(f"pass when {result.tolerance.describe()}", style="dim")]
-    inputs = compact_table()
-    for heading in ("input", "shape", "dtype", "checked", "max abs err", "max rel err", "verdict"):
-        inputs.add_column(heading, justify="right" if heading.startswith(("checked", "max")) else "left")
+    how = f"({result.mode} mode, {result.method}, verdict in {result.dtype}{reference})"
+    inputs = FittedTable([Column("input", "left"), Column("shape", "left"), Column("dtype", "left", extra=True),
+                          Column("checked"), Column("max abs err", extra=True), Column("max rel err", extra=True),
+                          Column("verdict", "left", verdict=True)])
     for r in result.inputs:
         inputs.add_row(r.name, str(r.shape), r.dtype, f"{r.checked}/{r.total}", error(r.max_abs_error),
                        error(r.max_rel_error), verdict(r.ok))
-    parts.append(inputs)
-    parts += [Text(f"{r.name}: {r.note}") for r in result.inputs if r.note]
-    if result.projection is not None:
-        p = result.projection
-        parts.append(Text.assemble(
-            f"{p.input}: tape ", number(p.tape, 10), ", numeric ", number(p.numeric, 10),
-            f" ± {error(p.numeric_error)}, |difference| {error(p.abs_error)} (allowed {error(p.allowed)}) ",
-            STATE_LABELS[p.state]))
+    worst = None
     if result.worst:
-        worst = compact_table(title="worst entries")
-        for heading in ("entry", "tape", "numeric", "abs err", "rel err", "± est.", "allowed", "verdict"):
-            worst.add_column(heading, justify="left" if heading in ("entry", "verdict") else "right", no_wrap=True)
+        worst = FittedTable([Column("entry", "left"), Column("tape"), Column("numeric"), Column("abs err", extra=True),
+                             Column("rel err", extra=True), Column("± est.", extra=True),
+                             Column("allowed", extra=True), Column("verdict", "left", verdict=True)],
+                            title="worst entries")
         ranks = {r.name: (np.ndim(t) - len(r.shape) if result.mode == "full" and t is not None else 0)
                  for r, t in zip(result.inputs, result.tape)}
         for e in result.worst:
-            worst.add_row(jacobian_entry(e, ranks.get(e.input, 0)), number(e.tape, 6), number(e.numeric, 6), error(e.abs_error),
-                          error(e.rel_error), error(e.numeric_error), error(e.allowed), STATE_LABELS[e.state])
-        parts.append(worst)
-    for note in result.notes:
-        parts.append(Text(note, style="yellow"))
-    if result.evaluation:
-        parts.append(Text(f"f evaluated: {result.evaluation}", style="dim"))
-    return Group(*parts)
+            name = hessian_entry(e, result.inputs) if order == 2 else jacobian_entry(e, ranks.get(e.input, 0))
+            worst.add_row(name, number(e.tape, 6), number(e.numeric, 6),
+                          error(e.abs_error), error(e.rel_error), error(e.numeric_error), error(e.allowed),
+                          STATE_LABELS[e.state])
+    modes = None
+    if getattr(result, "modes", None):
+        modes = FittedTable([Column("mode", "left"), Column("compared"), Column("max abs err", extra=True),
+                             Column("max rel err", extra=True), Column("verdict", "left", verdict=True)],
+                            title="by mode")
+        for m in result.modes:
+            shown = m.compared - m.kinks - m.inconclusive > 0  # errors only where something was judged
+            modes.add_row(m.mode, str(m.compared), error(m.max_abs_error if shown else None),
+                          error(m.max_rel_error if shown else None), STATE_LABELS[m.state])
+
+    def layout(console, width):
+        headline = packed([("", Text.assemble(STATE_LABELS[result.state], f"  {said}")), ("  ", Text(how))], width,
+                          indent="  ")
+        parts = [headline, tolerance_caption([result.tolerance.describe()], width), inputs]
+        parts += [Text(f"{r.name}: {r.note}") for r in result.inputs if r.note]
+        if result.projection is not None:
+            p = result.projection
+            parts.append(Text.assemble(
+                f"{p.input}: tape ", number(p.tape, 10), ", numeric ", number(p.numeric, 10),
+                f" ± {error(p.numeric_error)}, |difference| {error(p.abs_error)} (allowed {error(p.allowed)}) ",
+                STATE_LABELS[p.state]))
+        if modes is not None:
+            parts += [modes, *(Text(f"{m.mode}: {m.note}") for m in result.modes if m.note)]
+        if worst is not None:
+            parts.append(worst)
+        parts += [Text(note, style="yellow") for note in result.notes]
+        if result.evaluation:
+            evaluated = "f's gradient" if order == 2 else "f"
+            parts.append(Text(f"{evaluated} evaluated: {result.evaluation}", style="dim"))
+        return Group(*parts)
+
+    return Sized(layout)
 
 
 def to_text(renderable, width=100):
-    """Plain text of a renderable, as piped output shows it."""
+    """Plain text of a renderable, as piped output shows it, without the spaces rich pads lines with."""
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, force_jupyter=False)
     console.print(renderable)
-    return console.file.getvalue()
+    return "\n".join(line.rstrip() for line in console.file.getvalue().split("\n"))
 
 
 MARKERS = {"forward": "f", "central": "c", "richardson": "R"}
+#: Columns of the step study's chart at most, and of its axis labels.
+CHART_WIDTH, CHART_AXIS = 60, 10
 
 
 def line_chart(series, logx=False, logy=False, width=60, height=14, reverse_x=False, markers=None):
@@ -214,9 +471,9 @@ def line_chart(series, logx=False, logy=False, width=60, height=14, reverse_x=Fa
 
 
 def step_study_view(study):
-    """The step-size study: a log-log chart of error against step, then each method's best step."""
+    """The step-size study: a log-log chart of error against step (as wide as fits, up to 60 columns), then
+    each method's best step."""
     series = {method: (study.steps, errors) for method, errors in study.errors.items()}
-    chart = line_chart(series, logx=True, logy=True, reverse_x=True, markers=MARKERS)
     title = Text(f"error of d/d{study.name} at {study.point:g} against the step ({study.dtype}; reference: "
                  f"{study.reference_kind} {number(study.reference)})", style="bold")
     best = compact_table()
@@ -224,7 +481,13 @@ def step_study_view(study):
         best.add_column(heading, justify="left" if heading == "method" else "right")
     for method, (step, err) in study.best.items():
         best.add_row(method, f"{step:.0e}", f"{err:.1e}")
-    return Group(title, chart, best)
+
+    def layout(console, width):
+        chart = line_chart(series, logx=True, logy=True, reverse_x=True, markers=MARKERS,
+                           width=max(CHART_AXIS, min(CHART_WIDTH, width - CHART_AXIS)))
+        return Group(title, chart, best)
+
+    return Sized(layout)
 
 
 def diagnosis_view(diagnosis):
