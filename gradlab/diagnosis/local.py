@@ -102,7 +102,7 @@ def _local(trace, op, keep):
                  [trace.values[t.name] for t in inputs], outputs)
     if kind == "override":
         unit.gradient_source = _source_of(_registered(override))
-        unit.function = _cut(trace, inputs, outputs, boundary=trace.order[op.name] - 1)
+        unit.function = cut(trace, inputs, outputs, boundary=trace.order[op.name] - 1)
         return unit
     slots = [_position(inputs, t) for t in op.inputs]
     fixed = [None if s is not None else tf.constant(trace.values[t.name]) for t, s in zip(op.inputs, slots)]
@@ -150,7 +150,7 @@ def _block(trace, op):
     ends = {t.name: op.inputs[k] for k, t in enumerate(op.outputs[:count])}
     unit = Local(op, "custom gradient", inputs, names, [trace.values[t.name] for t in inputs], results,
                  gradient_source=_source_of(grad_fn))
-    unit.function = _cut(trace, inputs, results, boundary=boundary, aliases=aliases,
+    unit.function = cut(trace, inputs, results, boundary=boundary, aliases=aliases,
                          ends=[ends[t.name] for t in results])
     return unit
 
@@ -181,12 +181,12 @@ def _joined_region(trace, op):
     names = [trace.source_names.get(t.name, t.op.name) for t in inputs]
     kind = "loop" if loops else "complex"
     unit = Local(op, kind, inputs, names, [trace.values[t.name] for t in inputs], outputs)
-    unit.function = _cut(trace, inputs, outputs, boundary=min(trace.order[name] for name in region
+    unit.function = cut(trace, inputs, outputs, boundary=min(trace.order[name] for name in region
                                                               if name in trace.order) - 1)
     return unit
 
 
-def _cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
+def cut(trace, inputs, outputs, boundary, aliases=None, ends=None):
     """f's graph cut out between the perturbed `inputs` and `outputs`, as a function of the inputs; tensors
     made by ops up to index `boundary` (and f's own inputs) keep the values f saw. The forward computes `ends`
     (the tensors behind `outputs`: a custom gradient's results before its IdentityN, by default `outputs`);

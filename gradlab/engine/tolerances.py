@@ -62,6 +62,10 @@ EAGER_OVERHEAD = 2e-4
 LOCATE_FULL_ENTRIES = 32
 LOCATE_FULL_OUTPUTS = 16
 LOCATE_SAMPLES = 8
+#: gradlab.backprop draws at most BACKPROP_MAX_NODES values, and checks the gradient of each value with at most
+#: BACKPROP_CHECK_ENTRIES entries against finite differences (larger ones are listed as not checked).
+BACKPROP_MAX_NODES = 40
+BACKPROP_CHECK_ENTRIES = 64
 
 #: Two calls of f at the same point may differ by this many ulps of f's largest value before f is called
 #: not deterministic (parallel reductions may round differently); nondet_tol= sets an absolute level instead.
