@@ -40,6 +40,7 @@ def gradcheck_json(result):
         "inputs": plain(result.inputs), "worst": plain(result.worst), "projection": plain(result.projection),
         "kinks": result.kinks, "inconclusive": result.inconclusive, "reference": result.reference,
         "evaluations": result.evaluations, "notes": list(result.notes), "evaluation": result.evaluation,
+        "order": result.order, "modes": plain(result.modes),
     }
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from gradlab._tf import tf
 from gradlab.engine.evaluate import Evaluator
+from gradlab.engine.forward import add_forward, check_modes
 from gradlab.engine.inputs import Point, call, resolve, snapshot, variables_point
 from gradlab.engine.judge import excess, judge
 from gradlab.engine.ladder import FAIL, OK, column_ladder, ladder, projected_ladder
@@ -77,7 +78,8 @@ class GradCheck(Result):
     `tape[i]` and `numeric[i]` hold what was compared for input i: in full mode the whole Jacobians (output
     shape + input shape); in fast mode the tape's vector-Jacobian product J^T v and the numeric estimate at the
     sampled entries (NaN elsewhere). `state` is "ok", "fail" or "inconclusive" (nothing failed, but nothing
-    could be judged either); `ok` is state == "ok".
+    could be judged either); `ok` is state == "ok". `order` is 2 for check(..., order=2), whose compared values
+    are second derivatives (gradlab.engine.second_order).
     """
 
     ok: bool
@@ -95,6 +97,8 @@ class GradCheck(Result):
     state: str = "ok"
     reference: str = ""
     evaluations: int = 0
+    order: int = 1
+    modes: list = field(default_factory=list)
 
     @property
     def max_abs_error(self):
@@ -124,7 +128,7 @@ class GradCheck(Result):
 
 def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, unconnected="error",
           samples=64, method="richardson", names=None, reference=None, nondet_tol=None, max_memory=None,
-          max_evaluations=None):
+          max_evaluations=None, order=1, modes=("rev",)):
     """Check the tape's gradient of f against finite differences; returns a GradCheck (`.ok`, worst entries).
 
     mode="full" compares every entry of the Jacobian; mode="fast" compares v^T J u along seeded random
@@ -141,6 +145,14 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
     point first: values that differ by more than `nondet_tol` (default: a few ulps) stop the check with
     NotDeterministicError. Full mode is refused up front (TooExpensiveError) past `max_memory` bytes or
     `max_evaluations` calls of f (defaults in gradlab.engine.tolerances).
+
+    `order=2` checks the tape's second derivatives instead (gradlab.engine.second_order): the Hessian from
+    nested tapes against finite differences of the tape gradient, of v^T f for a seeded random v where f is
+    vector-valued; full mode compares every Hessian entry, fast mode u^T H v plus sampled entries.
+
+    `modes=("rev", "fwd")` also checks forward mode (gradlab.engine.forward): tf.autodiff.ForwardAccumulator's
+    J u against finite differences along u, and against the tape (v^T (J u) against (v^T J) u); `.modes`
+    holds a row per mode, and the check's state is the worst of them.
     """
     for name, value in (("samples", samples), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -150,15 +162,29 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
                                   or not value >= 0):
             raise GradlabError(f"{name} must be a number >= 0, got {value!r}")
-    _choose("mode", mode, MODES)
-    _choose("unconnected", unconnected, UNCONNECTED)
-    _choose("reference", reference, REFERENCES)
+    choose("mode", mode, MODES)
+    choose("unconnected", unconnected, UNCONNECTED)
+    choose("reference", reference, REFERENCES)
     check_method(method)
     if not callable(f):
         raise GradlabError(f"f must be a function (a callable), got a {type(f).__name__}")
     limits = (max_memory, max_evaluations)
     options = dict(mode=mode, rtol=rtol, atol=atol, seed=seed, unconnected=unconnected, samples=samples,
                    method=method, reference=reference, nondet_tol=nondet_tol, limits=limits)
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order not in (1, 2):
+        raise GradlabError(f"order must be 1 (the gradient) or 2 (second derivatives), got {order!r}")
+    modes = check_modes(modes, order)
+    if order == 2:
+        from gradlab.engine.second_order import second_order_check
+
+        return second_order_check(f, args, variables, names, options)
+    result = reverse_check(f, args, variables, names, options)
+    return add_forward(result, f, args, variables, names, options) if "fwd" in modes else result
+
+
+def reverse_check(f, args, variables, names, options):
+    """The first-order reverse-mode check of check(), with its arguments already validated into `options`."""
+    reference = options["reference"]
     if variables is not None:
         if args:
             raise GradlabError("with variables=, f takes no arguments; pass either arguments or variables, not both")
@@ -169,11 +195,11 @@ def check(f, *args, variables=None, mode="full", rtol=None, atol=None, seed=0, u
         with claimed(point.variables, point.names):
             point.values = snapshot(point.variables)  # read again once this thread holds them
             with restoring(point.variables, point.values):
-                return _check(f, point, record(f, point), **options)
+                return check_recorded(f, point, record(f, point), **options)
     if not args:
         raise GradlabError("check needs arguments of f, or variables=[...] for a function of no arguments")
     point, recorded = resolve(f, args, names, run=record)
-    return _check(f, point, recorded, **options)
+    return check_recorded(f, point, recorded, **options)
 
 
 def assert_gradients_close(f, *args, **options):
@@ -184,8 +210,10 @@ def assert_gradients_close(f, *args, **options):
     return result
 
 
-def _check(f, point, recorded, mode, rtol, atol, seed, unconnected, samples, method, reference, nondet_tol,
-           limits):
+def check_recorded(f, point, recorded, mode, rtol, atol, seed, unconnected, samples, method, reference,
+                   nondet_tol, limits):
+    """The check at a resolved point, given f's value and the tape that recorded it (`recorded`: (y, tape));
+    the tape may be any object whose gradients the check should judge (check_distributed's all-reduce)."""
     y, tape = recorded
     seconds = _deterministic(f, point, y, nondet_tol)
     dtype = lowest_precision([*point.dtypes, y.dtype.name])
@@ -260,7 +288,7 @@ def detection_chance(fraction, samples):
     return 1.0 - (1.0 - fraction) ** samples
 
 
-def _choose(what, value, allowed):
+def choose(what, value, allowed):
     if value not in allowed:
         raise GradlabError(f"unknown {what} {value!r}; choose one of {', '.join(map(repr, allowed))}")
 
@@ -506,7 +534,8 @@ class _Run:
         if coverage != "every entry":
             parts.append(coverage)
         if counts["fail"]:
-            parts.append(f"{counts['fail']} of {states.size} compared values fail")
+            each = f" ({checked} entries × {rows.shape[1]} outputs)" if rows.shape[1] > 1 else ""
+            parts.append(f"{counts['fail']} of {states.size} compared values fail{each}")
         if counts["kink"]:
             parts.append(f"{counts['kink']} at kinks")
         if counts["inconclusive"]:
