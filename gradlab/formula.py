@@ -1,5 +1,11 @@
 """check_formula: a formula's derivatives three ways (symbolic, tape, finite differences), judged per variable.
 
+With order=2 the second derivatives are checked as well, one per pair of variables (i <= j: the Hessian is
+symmetric, so d2f/dxi dxj and d2f/dxj dxi are one row): SymPy differentiates twice, nested tf.GradientTapes give
+the Hessian (the outer tape's Jacobian of the inner tape's gradient), and the step ladder estimates it from
+finite differences of the tape's gradient. The states are the same four, with "f's gradient" in the place of f,
+and a tape whose Hessian is not symmetric (H[i, j] against H[j, i] under the tolerance) is a mismatch.
+
 For each variable the result holds the symbolic derivative (its formula and its value at the point), the tape's
 gradient, the Richardson finite-difference estimate with its estimated error, the one-sided (forward and
 backward) estimates, the errors between them and one of four states:
@@ -33,14 +39,25 @@ it with "schema_version" first):
                       and backward estimates), "tape_vs_symbolic": number|null,
                       "numeric_vs_symbolic": number|null, "tape_allowed": number|null,
                       "numeric_allowed": number|null, "state": str, "ok": bool, "note": str}],
-     "steps": [step-size study JSON (gradlab.teaching.steps.StepStudy.to_json), one per variable; [] unless asked]}
+     "steps": [step-size study JSON (gradlab.teaching.steps.StepStudy.to_json), one per variable; [] unless asked],
+     "order": 1|2,
+     "second_derivatives": (order 2 only) [{"wrt": [xi, xj] (i <= j, in the order of "variables"),
+                      "formula": str, "sympy": number|null, "tape": number|null (H[i, j], the outer tape's
+                      derivative by xj of the inner tape's derivative by xi), "tape_transposed": number|null
+                      (H[j, i]), "asymmetry": number|null (|H[i, j] - H[j, i]|), "numeric": number|null
+                      (finite differences by xj of the tape's derivative by xi), "numeric_error", "forward",
+                      "forward_error", "backward", "backward_error", "step", "one_sided_step",
+                      "tape_vs_sympy", "numeric_vs_sympy", "tape_allowed", "numeric_allowed": as for
+                      "derivatives", "state": str, "ok": bool, "note": str}]}
 
-"ok" is true when every derivative's state is "ok"; "state" is the worst state of any derivative.
+"ok" is true when every derivative's state is "ok" (with order 2, the second derivatives' too); "state" is the
+worst state of any derivative.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,7 +67,7 @@ from gradlab.expr import CONSTANTS, Formula, parse
 from gradlab.engine.tolerances import EPS, STATES as STATES_OF_LADDER, tolerance
 from gradlab.render import Result
 
-__all__ = ["STATES", "Derivative", "FormulaCheck", "check_formula"]
+__all__ = ["STATES", "Derivative", "FormulaCheck", "SecondDerivative", "check_formula"]
 
 #: The states of a derivative, from best to worst: a mismatch (the tape is wrong) matters most.
 STATES = ("ok", "not defined here", "not differentiable here", "mismatch")
@@ -86,6 +103,42 @@ class Derivative:
 
 
 @dataclass
+class SecondDerivative:
+    """One second derivative three ways: d/dxj of df/dxi, with the tape's H[j, i] beside its H[i, j]."""
+
+    wrt: list
+    formula: str
+    sympy: float
+    tape: float
+    tape_transposed: float
+    asymmetry: float
+    numeric: float
+    numeric_error: float
+    forward: float
+    forward_error: float
+    backward: float
+    backward_error: float
+    step: float
+    one_sided_step: float
+    tape_vs_sympy: float
+    numeric_vs_sympy: float
+    tape_allowed: float
+    numeric_allowed: float
+    state: str
+    note: str = ""
+
+    @property
+    def ok(self):
+        return self.state == "ok"
+
+    @property
+    def name(self):
+        """∂²f/∂x² or ∂²f/∂x∂y."""
+        first, second = self.wrt
+        return f"∂²f/∂{first}²" if first == second else f"∂²f/∂{first}∂{second}"
+
+
+@dataclass
 class FormulaCheck(Result):
     """The result of check_formula: numbers and states; the views (terminal, Jupyter, JSON) only show them."""
 
@@ -101,14 +154,16 @@ class FormulaCheck(Result):
     symbolic_value: float
     derivatives: list
     studies: list = field(default_factory=list)
+    order: int = 1
+    second_derivatives: list = field(default_factory=list)
 
     @property
     def ok(self):
-        return all(d.ok for d in self.derivatives)
+        return all(d.ok for d in self.derivatives + self.second_derivatives)
 
     @property
     def state(self):
-        return max((d.state for d in self.derivatives), key=STATES.index, default="ok")
+        return max((d.state for d in self.derivatives + self.second_derivatives), key=STATES.index, default="ok")
 
     def __bool__(self):
         return self.ok
@@ -129,6 +184,9 @@ class FormulaCheck(Result):
             "ok": self.ok, "state": self.state,
             "derivatives": [{**plain(d), "ok": d.ok} for d in self.derivatives],
             "steps": [study.to_json() for study in self.studies],
+            "order": self.order,
+            **({"second_derivatives": [{**plain(d), "ok": d.ok} for d in self.second_derivatives]}
+               if self.order == 2 else {}),
         }
 
     def plot(self, path=None):
@@ -147,14 +205,17 @@ class FormulaCheck(Result):
         return fig
 
 
-def check_formula(formula, at, dtype="float64", rtol=None, atol=None, steps=False, source="at"):
+def check_formula(formula, at, dtype="float64", rtol=None, atol=None, steps=False, source="at", order=1):
     """Differentiate `formula` (text or a parsed gradlab.expr.Formula) at the point `at` {name: number} by
     SymPy, by tf.GradientTape and by finite differences, and judge each variable's derivative.
 
     `dtype` ("float64" or "float32") is what TensorFlow computes in; the symbolic values are exact at the point
-    as rounded to that dtype. With `steps=True` the result also holds a step-size study per variable.
+    as rounded to that dtype. With `steps=True` the result also holds a step-size study per variable (of the
+    first derivative). With `order=2` it also holds each second derivative, one per pair of variables.
     `source` names the point in error messages (the command line passes "--at").
     """
+    if isinstance(order, bool) or order not in (1, 2):
+        raise GradlabError(f"order must be 1 or 2, got {order!r}")
     if not isinstance(formula, Formula):
         formula = parse(formula)
     if dtype not in ("float32", "float64"):
@@ -180,8 +241,41 @@ def check_formula(formula, at, dtype="float64", rtol=None, atol=None, steps=Fals
                                   estimates[name], value, symbolic_value, tol))
     defined = all(d.state != "not defined here" for d in derivatives)
     studies = _studies(f, formula.variables, point, dtype, exact) if steps and defined else []
+    seconds = []
+    if order == 2:
+        seconds = _second_derivatives(f, formula.variables, point, dtype, sym, derivative_formulas, value,
+                                      symbolic_value, tol)
     return FormulaCheck(formula.text, formula_text(sym.expression), list(formula.variables), given, point, dtype,
-                        METHOD, tol, value, symbolic_value, derivatives, studies)
+                        METHOD, tol, value, symbolic_value, derivatives, studies, order, seconds)
+
+
+def _second_derivatives(f, names, point, dtype, sym, first, value, symbolic_value, tol):
+    """Each second derivative d/dxj (df/dxi), i <= j: SymPy's, the nested tapes' and the ladder's on the tape's
+    gradient, judged like a first derivative of that gradient, and the tape's Hessian checked for symmetry."""
+    from gradlab.engine.judge import judge
+    from gradlab.symbolic import formula_text
+
+    gradient, hessian = _tape_hessian(f, names, point, dtype)
+    estimates = _second_estimates(f, names, point, dtype, gradient, hessian, tol)
+    seconds = []
+    for i, xi in enumerate(names):
+        for j in range(i, len(names)):
+            xj = names[j]
+            expression = sym.derivative(xj, of=first[xi])
+            exact = sym.value(expression, point)
+            tape, transposed = float(hessian[i, j]), float(hessian[j, i])
+            e = estimates[i, j]
+            state, note, numbers = _verdict(exact, tape, e, value, symbolic_value, tol, of="f's gradient")
+            symmetric = judge(transposed, tape, 0.0, tol)
+            if state == "ok" and not bool(symmetric.ok):
+                state, note = "mismatch", (f"the tape's Hessian is not symmetric: H[{xj}, {xi}] = "
+                                           f"{_number(transposed)}, but H[{xi}, {xj}] = {_number(tape)}")
+            seconds.append(SecondDerivative(
+                [xi, xj], formula_text(expression), exact, tape, transposed, float(symmetric.abs_error), e.value,
+                e.error, e.forward, e.forward_error, e.backward, e.backward_error, e.step, e.one_sided_step,
+                numbers["tape_vs_symbolic"], numbers["numeric_vs_symbolic"], numbers["tape_allowed"],
+                numbers["numeric_allowed"], state, note))
+    return seconds
 
 
 def _point(formula, at, dtype, source):
@@ -231,6 +325,40 @@ def _tape(f, names, point, dtype):
     return float(y.numpy()), {name: float(g.numpy()) for name, g in zip(names, grads)}
 
 
+def _tape_hessian(f, names, point, dtype):
+    """The tape's gradient at the point and its Hessian from nested tapes: H[i, j] = d/dxj (df/dxi), the outer
+    tape's Jacobian of the inner tape's gradient."""
+    from gradlab._tf import tf
+
+    zero = tf.UnconnectedGradients.ZERO
+    xs = [tf.constant(point[name], dtype=dtype) for name in names]
+    try:
+        with tf.GradientTape(persistent=True) as outer:
+            outer.watch(xs)
+            with tf.GradientTape() as inner:
+                inner.watch(xs)
+                y = f(*xs)
+            g = tf.stack(inner.gradient(y, xs, unconnected_gradients=zero))
+        columns = outer.jacobian(g, xs, unconnected_gradients=zero, experimental_use_pfor=False)
+    except LookupError as error:
+        raise GradlabError(f"the tape cannot take the second derivative of this formula: {error}") from None
+    return g.numpy().astype(np.float64), np.stack([c.numpy() for c in columns], axis=1).astype(np.float64)
+
+
+def _gradient_rows(f, rows):
+    """The tape's gradient at each row of points (rows: (points, variables)), as float64 (points, variables):
+    f works entry by entry, so the gradient of its sum holds each point's gradient."""
+    from gradlab._tf import tf
+
+    columns = [tf.constant(rows[:, k]) for k in range(rows.shape[1])]
+    with np.errstate(all="ignore"):
+        with tf.GradientTape() as tape:
+            tape.watch(columns)
+            total = tf.reduce_sum(f(*columns))
+        grads = tape.gradient(total, columns, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return np.stack([np.broadcast_to(np.asarray(g.numpy(), dtype=np.float64), (len(rows),)) for g in grads], axis=1)
+
+
 @dataclass
 class _Estimate:
     value: float
@@ -271,9 +399,42 @@ def _estimates(f, names, point, dtype, y0, tape, tol):
     return out
 
 
+def _second_estimates(f, names, point, dtype, gradient, hessian, tol):
+    """{(i, j): the ladder's estimate of d/dxj (df/dxi)}: for each xj, the tape's gradient is differenced along
+    xj (each rung one batched call), every entry judged against the tape's H[:, j]."""
+    from gradlab.engine.ladder import ladder
+    from gradlab.engine.numeric import steps_for
+
+    base = np.array([point[name] for name in names], dtype=dtype)
+    out = {}
+    for j in range(len(names)):
+        def evaluate(which, moves, j=j):
+            rows = np.repeat(base[None, :], len(moves), axis=0)
+            rows[:, j] = base[j] + np.concatenate(moves)
+            return _gradient_rows(f, rows).reshape(len(moves), 1, len(names))
+
+        x = base[j:j + 1]
+        o = ladder(evaluate, x, steps_for(x, METHOD), gradient, METHOD, EPS[dtype], tol,
+                   tape=hessian[:, j][None, :])
+        for i in range(len(names)):
+            step = float(o.step[0, i])
+            out[i, j] = _Estimate(*(float(a[0, i]) for a in (o.value, o.error, o.forward, o.forward_error,
+                                                              o.backward, o.backward_error)), step, step,
+                                  STATES_OF_LADDER[int(o.state[0, i])])
+    return out
+
+
 def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
-    """The state of one derivative, from the ladder's state and the judge of gradlab.engine.judge under the
-    dtype's tolerance."""
+    """One variable's Derivative, its state and note from _verdict."""
+    e = estimate
+    state, note, numbers = _verdict(exact, tape, e, value, symbolic_value, tol)
+    return Derivative(name, formula, exact, tape, e.value, e.error, e.forward, e.forward_error, e.backward,
+                      e.backward_error, e.step, e.one_sided_step, state=state, note=note, **numbers)
+
+
+def _verdict(exact, tape, estimate, value, symbolic_value, tol, of="f"):
+    """(state, note, errors) of one derivative of `of` (f, or f's gradient for a second derivative), from the
+    ladder's state and the judge of gradlab.engine.judge under the dtype's tolerance."""
     from gradlab.engine.judge import judge
 
     e = estimate
@@ -284,8 +445,7 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
         numeric_allowed=float(numeric_against_exact.allowed))
 
     def derivative(state, note=""):
-        return Derivative(name, formula, exact, tape, e.value, e.error, e.forward, e.forward_error, e.backward,
-                          e.backward_error, e.step, e.one_sided_step, state=state, note=note, **numbers)
+        return state, note, numbers
 
     if not (math.isfinite(value) and math.isfinite(symbolic_value)):
         shown = value if not math.isfinite(value) else symbolic_value
@@ -294,19 +454,23 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
                           "domain or f overflows")
     tape_ok, numeric_ok = bool(against_exact.ok), bool(numeric_against_exact.ok)
     if math.isinf(e.value) and tape_ok:  # inf, not nan: the estimate overflowed, f did not leave its domain
-        return derivative("ok", f"the numeric estimate is not finite (f overflows within the step {e.step:.1e}); "
-                          "the verdict rests on the tape against the symbolic value")
+        return derivative("ok", f"the numeric estimate is not finite ({of} overflows within the step "
+                          f"{e.step:.1e}); the verdict rests on the tape against the symbolic value")
     sides = {"forward": e.forward, "backward": e.backward}
     broken = [side for side, v in sides.items() if not math.isfinite(v)]
     if e.state in ("kink", "inconclusive") and broken and not math.isfinite(e.value):
         which = "the forward and backward differences are" if len(broken) == 2 else f"the {broken[0]} difference is"
         where = "either side" if len(broken) == 2 else "one side"
-        return derivative("not differentiable here", f"{which} not finite: f is not defined on {where} of this "
+        return derivative("not differentiable here", f"{which} not finite: {of} is not defined on {where} of this "
                           f"point (down to the step {e.one_sided_step:.1e})")
     if e.state == "kink":
         return derivative("not differentiable here", f"the one-sided estimates differ (forward "
                           f"{_number(e.forward)}, backward {_number(e.backward)}) down to the step "
-                          f"{e.one_sided_step:.1e}: f has a kink, jump or pole here or within that step")
+                          f"{e.one_sided_step:.1e}: {of} has a kink, jump or pole here or within that step")
+    if not math.isfinite(exact) and e.state == "inconclusive" and not _numeric_against_tape(tape, e, tol):
+        return derivative("not differentiable here", f"the symbolic derivative is {_number(exact)} here and the "
+                          f"numeric estimate ({_number(e.value)} ± {e.error:.1e}) does not settle down to the step "
+                          f"{e.step:.1e}: {of} has a kink, jump or pole here or within that step")
     if not math.isfinite(exact):
         note = (f"the symbolic derivative is {_number(exact)} here; the tape is compared with the numeric "
                 "estimate instead")
@@ -318,12 +482,20 @@ def _judge(name, formula, exact, tape, estimate, value, symbolic_value, tol):
         return derivative("ok", note)
     if tape_ok:
         note = (f"the tape agrees with the symbolic value, but the numeric estimate does not (by more than its "
-                f"estimated error, down to the step {e.step:.1e}): f changes too fast for finite differences here")
+                f"estimated error, down to the step {e.step:.1e}): {of} changes too fast for finite differences "
+                "here")
     elif numeric_ok:
         note = "the tape differs from the symbolic value (the numeric estimate agrees with it)"
     else:
         note = "the tape and the numeric estimate both differ from the symbolic value"
     return derivative("mismatch", note)
+
+
+def _numeric_against_tape(tape, estimate, tol):
+    """Whether the tape lies within the tolerance and the estimate's error of the numeric estimate."""
+    from gradlab.engine.judge import judge
+
+    return bool(judge(tape, estimate.value, estimate.error, tol).ok)
 
 
 def _studies(f, names, point, dtype, exact):
@@ -362,6 +534,8 @@ _STYLES = {"ok": ("✓ ok", "bold green"), "mismatch": ("✗ mismatch", "bold re
            "not defined here": ("! not defined here", "bold yellow")}
 #: Significant digits of the values in the table (the result and its JSON view hold them in full).
 TABLE_DIGITS = 8
+#: Where the legend under the table may break: between its clauses and before each added term.
+_LEGEND_BREAK = re.compile(r"(, |; | (?=and )| (?=\+ )|  (?=\[))")
 
 
 def _state(state):
@@ -384,12 +558,14 @@ def formula_view(result):
     from rich.console import Group
     from rich.text import Text
 
-    from gradlab.render import compact_table, error, number
+    from gradlab.render import Column, FittedTable, error, number
 
     names = ", ".join(result.variables)
     worst = [d.variable for d in result.derivatives if d.state == result.state]
-    summary = ("tape, finite differences and the symbolic derivative agree" if result.ok
-               else f"for {', '.join(worst)}")
+    worst += [d.name for d in result.second_derivatives if d.state == result.state]
+    agree = ("tape, finite differences and symbolic agree, to the second derivatives" if result.order == 2
+             else "tape, finite differences and the symbolic derivative agree")
+    summary = agree if result.ok else f"for {', '.join(worst)}"
     parts = [Text.assemble(_state(result.state), f"  {summary}")]
     parts.append(_formula_line(f"f({names}) = ", result.formula.strip()))
     if result.expression != result.formula.strip():
@@ -402,21 +578,65 @@ def formula_view(result):
                       f"{_number(result.symbolic_value)} (symbolic)"))
     for d in result.derivatives:
         parts.append(_formula_line(f"∂f/∂{d.variable} = ", d.formula))
-    table = compact_table(title=f"symbolic, tape and finite differences ({result.method}, {result.dtype})")
-    table.add_column("name", overflow="fold")
-    for heading in ("symbolic", "tape", "numeric", "± est.", "Δtape", "Δnum"):
-        table.add_column(heading, justify="right", no_wrap=True)
-    table.add_column("verdict", min_width=14)
+    table = FittedTable([Column("name", "left"), *(Column(h) for h in ("symbolic", "tape", "numeric")),
+                         *(Column(h, extra=True) for h in ("± est.", "Δtape", "Δnum")),
+                         Column("verdict", "left", verdict=True)],
+                        title=f"symbolic, tape and finite differences ({result.method}, {result.dtype})")
     for d in result.derivatives:
         values = [number(v, TABLE_DIGITS) for v in (d.symbolic, d.tape, d.numeric)]
         table.add_row(d.variable, *values, error(d.numeric_error), error(d.tape_vs_symbolic),
                       error(d.numeric_vs_symbolic), _state(d.state))
     parts.append(table)
     tol = result.tolerance
-    parts.append(Text(f"Δtape = |tape − symbolic|, Δnum = |numeric − symbolic|; ok when Δtape ≤ atol "
-                      f"{tol.atol:.0e} + rtol {tol.rtol:.0e}·|symbolic| and Δnum ≤ the same + {tol.k:g}·(est. "
-                      f"error)  [{tol.dtype}]", style="dim"))
+    legend = (f"Δtape = |tape − symbolic|, Δnum = |numeric − symbolic|; ok when Δtape ≤ atol {tol.atol:.0e} + rtol "
+              f"{tol.rtol:.0e}·|symbolic| and Δnum ≤ the same + {tol.k:g}·(est. error)  [{tol.dtype}]")
+    parts.append(_legend(legend))
     parts += [Text(f"{d.variable}: {d.note}", style="yellow") for d in result.derivatives if d.note]
+    if result.order == 2:
+        parts += _second_view(result)
     for study in result.studies:
         parts += [Text(""), study]
     return Group(*parts)
+
+
+def _legend(legend):
+    """The legend under a table, dim, broken between its clauses where the width needs it."""
+    from rich.text import Text
+
+    from gradlab.render import Sized, packed
+
+    terms = _LEGEND_BREAK.split(legend)
+    pieces = [("", Text(terms[0]))] + [(sep, Text(term)) for sep, term in zip(terms[1::2], terms[2::2])]
+
+    def legend_at(console, width):
+        text = packed(pieces, width, indent="  ")
+        text.stylize("dim")
+        return text
+
+    return Sized(legend_at)
+
+
+def _second_view(result):
+    """The second derivatives: their formulas, one row per pair i <= j, the legend and the notes."""
+    from rich.text import Text
+
+    from gradlab.render import Column, FittedTable, error, number
+
+    parts = [Text("")]
+    parts += [_formula_line(f"{d.name} = ", d.formula) for d in result.second_derivatives]
+    table = FittedTable([Column("wrt", "left"), *(Column(h) for h in ("symbolic", "tape", "numeric")),
+                         *(Column(h, extra=True) for h in ("± est.", "Δtape", "Δnum", "Δsym")),
+                         Column("verdict", "left", verdict=True)],
+                        title=f"Hessian ({result.method} on the tape gradient, {result.dtype})")
+    for d in result.second_derivatives:
+        first, second = d.wrt
+        values = [number(v, TABLE_DIGITS) for v in (d.sympy, d.tape, d.numeric)]
+        table.add_row(f"{first}, {second}", *values, error(d.numeric_error), error(d.tape_vs_sympy),
+                      error(d.numeric_vs_sympy), "" if first == second else error(d.asymmetry), _state(d.state))
+    parts.append(table)
+    tol = result.tolerance
+    parts.append(_legend(f"tape: nested tapes, numeric: finite differences of the tape gradient; the Hessian is "
+                         f"symmetric, so each pair is one row; Δsym = |tape[i,j] − tape[j,i]|, ok when ≤ atol "
+                         f"{tol.atol:.0e} + rtol {tol.rtol:.0e}·|tape|; the rest as above"))
+    parts += [Text(f"{d.name}: {d.note}", style="yellow") for d in result.second_derivatives if d.note]
+    return parts

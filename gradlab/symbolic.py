@@ -80,12 +80,12 @@ class Symbolic:
     expression: object
     symbols: dict
 
-    def derivative(self, name):
-        """d expression / d name, as a SymPy expression."""
+    def derivative(self, name, of=None):
+        """d expression / d name (or d of / d name, for a derivative already taken), as a SymPy expression."""
         sympy = _sympy()
         with _bounded():
             try:
-                return sympy.diff(self.expression, self.symbols[name])
+                return sympy.diff(self.expression if of is None else of, self.symbols[name])
             except _PowerTooLarge:
                 raise _too_large(self.formula, None) from None
             except (RecursionError, MemoryError):
