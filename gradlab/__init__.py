@@ -22,6 +22,12 @@ _LAZY = {
     "check": "gradlab.engine.check",
     "assert_gradients_close": "gradlab.engine.check",
     "GradCheck": "gradlab.engine.check",
+    "consistency": "gradlab.engine.consistency",
+    "Consistency": "gradlab.engine.consistency",
+    "check_many": "gradlab.engine.many",
+    "ManyChecks": "gradlab.engine.many",
+    "check_distributed": "gradlab.engine.distributed",
+    "DistributedCheck": "gradlab.engine.distributed",
     "step_study": "gradlab.teaching.steps",
     "StepStudy": "gradlab.teaching.steps",
     "check_formula": "gradlab.formula",
@@ -31,15 +37,32 @@ _LAZY = {
     "Diagnosis": "gradlab.diagnosis.why_none",
     "locate": "gradlab.diagnosis.locate",
     "Location": "gradlab.diagnosis.locate",
+    "backprop": "gradlab.teaching.backprop",
+    "Backprop": "gradlab.teaching.backprop",
+    "secants": "gradlab.teaching.plots",
+    "Secants": "gradlab.teaching.plots",
+    "derivative_curve": "gradlab.teaching.plots",
+    "DerivativeCurve": "gradlab.teaching.plots",
+    "matrix_maps": "gradlab.teaching.plots",
     "op_graph": "gradlab.teaching.graph",
     "OpGraph": "gradlab.teaching.graph",
+    "exercise": "gradlab.teaching.exercises",
+    "Exercise": "gradlab.teaching.exercises",
+    "Feedback": "gradlab.teaching.exercises",
 }
 
-__all__ = sorted([*_LAZY, "GradlabError", "LessonNotFoundError", "NotDeterministicError", "NotDifferentiableError",
-                  "TooExpensiveError", "__version__"])
+#: Submodules loaded on first use as attributes too (gradlab.strategies.arrays without importing it first).
+_SUBMODULES = ("strategies",)
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "GradlabError", "LessonNotFoundError", "NotDeterministicError",
+                  "NotDifferentiableError", "TooExpensiveError", "__version__"])
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"gradlab.{name}")
     if name in _LAZY:
         import importlib
 

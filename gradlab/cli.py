@@ -12,6 +12,8 @@ for a non-finite value, and every document starts with "schema_version" (gradlab
                                      a cell displayed], "ok": bool}
     lesson all --json   {"schema_version", "kind": "lessons", "lessons": [lesson documents, in order], "ok": bool}
 
+Each result has a "kind": "comparison", "check", "numeric_gradient", "backprop", "exercise" (an answer's feedback;
+no "ok": an exercise left unanswered is not a failure), "secants", "derivative_curve", "step_study"...
 A lesson's "ok" is true when every displayed result that has a verdict passed; some lessons show a failing
 check on purpose, so it reports what the lesson shows, not whether it ran (a lesson that cannot run is an error).
 """
@@ -187,18 +189,28 @@ def _lesson_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the lesson's number, as listed by `gradlab lessons`, or `all` for every lesson in order")
     parser.add_argument("--json", action="store_true",
                         help="print only JSON: the gradlab results each lesson displays, and whether they are ok")
+    parser.add_argument("--pause", action="store_true",
+                        help="wait for Enter before each section and ask for the predictions of the exercises "
+                             "(q to stop; needs a terminal on stdin)")
 
 
 @command("lesson", "run a lesson in the terminal: each cell is shown, then run", _lesson_arguments)
 def _lesson(args, console) -> int:
-    from gradlab.teaching.lesson import run_lesson
+    from gradlab.teaching.lesson import Stop, run_lesson, stdin_is_terminal
     from gradlab.teaching.lessons import LESSONS, get
 
     every = args.lesson.strip().lower() == "all"
     lessons = list(LESSONS.values()) if every else [get(args.lesson)]
+    if args.pause and args.json:
+        raise UsageError("--pause asks questions, --json prints only JSON: choose one")
+    if args.pause and not stdin_is_terminal():
+        print("gradlab: --pause needs a terminal on stdin; running without pausing", file=sys.stderr)
     if not args.json:
-        for lesson in lessons:
-            run_lesson(lesson, console)
+        try:
+            for lesson in lessons:
+                run_lesson(lesson, console, pause=args.pause)
+        except Stop:
+            console.print("stopped", highlight=False)
         return EXIT_OK
     documents = [_lesson_document(lesson) for lesson in lessons]
     if every:
@@ -241,9 +253,13 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
                              "(or w1=5,w2=3; repeated --at groups add up)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                         help="what TensorFlow computes in (default float64); float32 shows what changes")
+    parser.add_argument("--order", default="1", metavar="{1,2}",
+                        help="1 (default): the first derivatives; 2: the second derivatives too, one row per pair "
+                             "of variables (the Hessian, from SymPy, nested tapes and finite differences of the "
+                             "tape gradient)")
     parser.add_argument("--steps", action="store_true",
                         help="add the step-size study of each variable: the error of forward, central and "
-                             "Richardson estimates against the step")
+                             "Richardson estimates of the first derivative against the step")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="write the step-size studies as one figure, one plot per variable (implies --steps)")
     parser.add_argument("--json", action="store_true",
@@ -257,13 +273,17 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 def _check(args, console) -> int:
     from gradlab.expr import parse
 
+    if args.order.strip() not in ("1", "2"):
+        raise UsageError(f"--order {_shown(args.order)}: choose 1 (first derivatives) or 2 (the Hessian too)")
+    order = int(args.order)
     formula = parse(args.formula)
     point = _point(args.at)
     plot = _plot_path(args.plot) if args.plot is not None else None
 
     from gradlab.formula import check_formula
 
-    result = check_formula(formula, point, dtype=args.dtype, steps=args.steps or plot is not None, source="--at")
+    result = check_formula(formula, point, dtype=args.dtype, steps=args.steps or plot is not None, source="--at",
+                           order=order)
     if plot is not None:
         result.plot(plot)
     if args.json:
@@ -272,8 +292,7 @@ def _check(args, console) -> int:
         console.print(result)
         if plot is not None:
             console.print(f"wrote {plot}", highlight=False)
-    mismatch = any(d.state == "mismatch" for d in result.derivatives)
-    return EXIT_MISMATCH if mismatch else EXIT_OK
+    return EXIT_MISMATCH if result.state == "mismatch" else EXIT_OK
 
 
 def _shown(text: str) -> str:

@@ -32,6 +32,16 @@ KEY_NUMBERS = [
     (3, "float(dy2_dy1 * dy1_dw1)", 2.0),
     (3, "float(dy2_dy1 * dy1_dw1) == float(dy2_dw1)", True),
     (3, "[float(g) for g in (dy2_dy1, dy1_dw1, dy2_dw2, dy2_db2, dy1_db1)]", [2.0, 1.0, 3.0, 1.0, 1.0]),
+    # the pictures: every node checked, and the gradients the tape gave
+    (1, "[graph[name].gradient for name in ('w1', 'w2')]", [36.0, 10.0]),
+    (1, "{node.state for node in graph.nodes}", {"ok"}),
+    (1, "[e.contribution for e in graph.out_of(graph['w1'].key)]", [30.0, 6.0]),
+    (1, "along_w1.slope", 36.0),
+    (1, "curve.max_difference[0]", 0.0),
+    (3, "chain.labels", ["x", "w1", "b1", "w2", "b2", "x*w1", "y1", "y1*w2", "y2"]),
+    (3, "[chain[n].gradient for n in ('x', 'w1', 'b1', 'w2', 'b2')]", [4.0, 2.0, 2.0, 3.0, 1.0]),
+    (3, "chain['w1'].gradient == float(dy2_dw1)", True),
+    (3, "{node.state for node in chain.nodes}", {"ok"}),
 ]
 
 # (py:percent text, the cells it holds)

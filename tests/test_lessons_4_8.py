@@ -5,14 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
 
 import gradlab
-from gradlab.teaching import notebooks
-from gradlab.teaching.lessons import LESSONS
 
 NUMBERS = [4, 5, 6, 7, 8]
 
@@ -24,18 +20,28 @@ KEY_FACTS = [
     (4, "float(dy_dx)", 6.0),
     (4, "[f.kind for f in not_a_float.findings]", ["not a float"]),
     (4, "float(dy_dn)", 6.0),
-    (4, "[f.kind for f in through_numpy.findings]", ["disconnected"]),
+    (4, "[f.kind for f in through_numpy.findings]", ["target not recorded"]),
+    (4, "[f.kind for f in numpy_named.findings]", ["through numpy"]),
     (4, "(numpy_check.ok, fixed_check.ok)", (False, True)),
     (4, "'changes with it, but the tape did not see how' in numpy_check.inputs[0].note", True),
     (4, "[d.findings[0].kind for d in replaced]", ["", "unwatched tensor"]),
     (4, "[float(g) for g in in_place]", [4.0, 6.0]),
     (4, "[f.kind for f in stateful.findings]", ["disconnected", ""]),
     (4, "[float(g) for g in grads]", [6.0, 6.0]),
+    (4, "[f.kind for f in stateful_named.findings]", ["stateful op"]),
+    (4, "'assign_add' in stateful_named.findings[0].cause", True),
+    (4, "[f.kind for f in after_block.findings]", ["target not recorded"]),
+    (4, "'after the with block' in after_block.findings[0].cause", True),
+    (4, "float(dloss_dw)", 4.0),
+    (4, "[f.kind for f in rounded.findings]", ["disconnected"]),
+    (4, "[f.kind for f in rounded_named.findings]", ["no gradient"]),
+    (4, "'tf.round' in rounded_named.findings[0].cause", True),
+    (4, "float(dy_dx_zero)", 0.0),
     # 5: zero (connected) against None (unconnected); the optimizer's error; check's two modes
     (5, "(float(dy_dx), dy_dunused)", (0.0, None)),
     (5, "[float(g) for g in zero_grads]", [0.0, 0.0]),
     (5, "late.gradients", [None, None]),
-    (5, "[f.kind for f in late.findings]", ["disconnected", "disconnected"]),
+    (5, "[f.kind for f in late.findings]", ["target not recorded", "target not recorded"]),
     (5, "comparison.ok", True),
     (5, "(strict.ok, lenient.ok)", (False, True)),
     (5, "[r.ok for r in strict.inputs]", [True, True, False]),
@@ -75,6 +81,7 @@ PRINTED = [
     (4, "step 1: x is a tf.Tensor, its gradient None"),
     (4, "NotDifferentiableError: argument 1 is an int32 tensor"),
     (4, "✗ x0: None (disconnected)"),
+    (4, "tf.round, given f            x: no gradient"),
     (5, "ValueError: No gradients provided for any variable."),
     (5, "UserWarning: Gradients do not exist for variables"),
     (5, "warnings: 0"),
@@ -120,18 +127,6 @@ def test_every_comparison_passes(number, lesson_run):
     shown = [*namespace["Out"].values(), *namespace.values()]
     comparisons = [value for value in shown if isinstance(value, gradlab.Comparison)]
     assert comparisons and all(c.ok for c in comparisons)
-
-
-@pytest.mark.slow
-def test_notebook_8_draws_the_figure(python3_kernel, tmp_path):
-    nb = nbformat.reads(notebooks.dumps(notebooks.notebook(LESSONS[8])), as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name=python3_kernel,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    last = nb.cells[-1]
-    assert "study.plot" in last.source
-    assert [output for output in last.outputs if "image/png" in output.get("data", {})]
-    outputs = [output for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs]
-    assert len([output for output in outputs if "image/png" in output.get("data", {})]) == 1
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Lessons 9-15: what each lesson claims holds in the namespace it leaves behind (timings are not judged)."""
+"""Lessons 9-16: what each lesson claims holds in the namespace it leaves behind (timings are not judged)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,13 @@ FACTS = [
     (15, "nan_location.backward.type == 'Log' and 'tf.where' in nan_location.backward.cause"),
     (15, "nan_location.forward.type == 'Log'"),
     (15, "np.all(np.isfinite(safe_gradient.numpy()))"),
+    # 16: second derivatives and consistency
+    (16, "first.ok and first.order == 1"),
+    (16, "second.state == 'fail' and second.order == 2 and second.worst[0].tape == 0"),
+    (16, "all(e.index[0] == e.index[1] for e in second.worst if e.state == 'fail')"),
+    (16, "second_fixed.ok and np.allclose(hessian, exact, rtol=0, atol=1e-12)"),
+    (16, "mixed.odd_one_out == 'tf.function' and mixed.state == 'differs'"),
+    (16, "[r.state for r in mixed.rows] == ['ok', 'differs', 'differs']"),
 ]
 
 # (lesson, text its run prints)
@@ -91,6 +98,7 @@ PRINTED = [
     (15, "kind: custom gradient"),
     (15, "the branch tf.where did not select"),
     (15, "check passes: True   locate finds nothing wrong: True"),
+    (16, "✗ FAIL  second derivatives (Hessian) differ"),
 ]
 
 
@@ -106,11 +114,12 @@ def test_lesson_prints(number, printed, lesson_run):
     assert printed in lesson_run(number).text
 
 
-@pytest.mark.parametrize("number", [12, 14])
-def test_figures_are_displayed_and_left_closed(number, lesson_run):
+@pytest.mark.parametrize(("number", "figures"), [(1, 2), (6, 1), (10, 1), (11, 1), (12, 1), (14, 1)])
+def test_figures_are_displayed_and_left_closed(number, figures, lesson_run):
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
     shown = [value for value in lesson_run(number).namespace["Out"].values() if isinstance(value, Figure)]
-    assert len(shown) == 1
-    assert shown[0].number not in plt.get_fignums()
+    assert len(shown) == figures
+    still_open = [plt.figure(number) for number in plt.get_fignums()]  # closed figures may share a number
+    assert not [figure for figure in shown if any(figure is other for other in still_open)]

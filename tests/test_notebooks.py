@@ -49,6 +49,11 @@ def test_check_mode_reports_stale_notebooks(tmp_path):
         notebooks.filename(lesson) for lesson in LESSONS.values())
 
 
+#: Figures each lesson displays (matplotlib, as PNG), and SVG pictures at least (a graph and its frames).
+FIGURES = {1: 2, 6: 1, 8: 1, 10: 1, 11: 1, 12: 1, 14: 1}
+PICTURES = {1: 1 + 7, 3: 1 + 9}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("number", NUMBERS)
 def test_notebook_executes(number, python3_kernel, tmp_path):
@@ -60,3 +65,7 @@ def test_notebook_executes(number, python3_kernel, tmp_path):
     assert not [output.text for output in outputs if output.get("name") == "stderr"]
     html = [output for output in outputs if "text/html" in output.get("data", {})]
     assert html, "comparison tables render as HTML"
+    images = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(images) == FIGURES.get(number, 0), "each figure a lesson displays is one image"
+    pictures = sum(output["data"]["text/html"].count("<svg") for output in html)
+    assert pictures >= PICTURES.get(number, 0), "the backprop graphs and their frames are drawn as SVG"

@@ -113,6 +113,18 @@ gradlab.compare(f, 5.0, 3.0, tape=gradients, analytic=analytic,
                 names=["df/dw1", "df/dw2"])
 
 # %% [markdown]
+# Each row is one derivative. Read the columns left to right:
+#
+# - `tape`: what `tape.gradient` returned; `numeric`: the finite-difference estimate;
+#   `± est.`: how far that estimate may itself be off; `analytic`: the value worked out by hand.
+# - `abs err`: the tape against the numeric estimate, `|tape - numeric|`; `rel err`: the same
+#   divided by `|numeric|`.
+# - `vs exact`: the tape against the analytic value, `|tape - analytic|`.
+# - `verdict`: ok when both differences are within the tolerance written under the table.
+#
+# On a narrow terminal the same columns come as two tables, values first and errors under them.
+
+# %% [markdown]
 # The tape does not need a Python function: it records whatever runs inside the `with` block, here
 # the expression written out in full.
 
@@ -128,3 +140,88 @@ gradients_inline
 gradlab.compare(lambda w1, w2: 3*(w1**2) + 2*(w1*w2), 5.0, 3.0,
                 tape=gradients_inline, analytic=analytic,
                 names=["df/dw1 (inline)", "df/dw2 (inline)"])
+
+# %% [markdown]
+# ## The graph the tape walks backwards
+#
+# `gradlab.backprop` traces `f` at the same point and shows every value it computes. Each node
+# carries its value and its *gradient*, `df/d(node)`: how fast `f` changes when that one value
+# moves. The backward pass starts at `f`, whose gradient is 1, and walks back along the arrows.
+# Each arrow carries a *local derivative*: how fast the operation at its end changes with its
+# start. The chain rule then reads: the gradient of a node is the sum, over the arrows that leave
+# it, of the gradient at the arrow's end times the arrow's local derivative. `w1` feeds two
+# operations, so its gradient is a sum of two products.
+#
+# The last column checks each gradient against finite differences of `f` with that one value
+# moved. In a notebook the graph is drawn; in a terminal it is a table.
+
+# %%
+graph = gradlab.backprop(f, 5.0, 3.0)
+graph
+
+# %% [markdown]
+# The backward pass one node at a time. A node is finished once every node that reads it is, so
+# the steps go from `f` back to the inputs:
+
+# %%
+graph.steps()
+
+# %% [markdown]
+# ## Secants approach the tangent
+#
+# A forward difference is the slope of a *secant*: the line through the points of `f` at `w1` and
+# at `w1 + h`. As the step `h` shrinks, the secant turns towards the *tangent*, whose slope is the
+# derivative the tape computes. Here `w2` stays at 3:
+
+# %%
+along_w1 = gradlab.secants(lambda w1: f(w1, 3.0), 5.0,
+                           analytic=df_dw1(5.0, 3.0), name="w1")
+along_w1
+
+# %%
+along_w1.plot()
+
+# %% [markdown]
+# ## The derivative at every point at once
+#
+# The tape gives the derivative wherever it is asked. Along `w1`, from -5 to 5 with `w2 = 3`, it
+# draws the straight line `6*w1 + 2*w2`, and the formula worked out by hand lies on top of it:
+
+# %%
+curve = gradlab.derivative_curve(lambda w1: f(w1, 3.0), -5.0, 5.0,
+                                 analytic=lambda w1: df_dw1(w1, 3.0),
+                                 name="w1")
+curve
+
+# %%
+curve.plot()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: the two partial derivatives at another point
+#
+# With `f(w1, w2) = 3*w1**2 + 2*w1*w2` from this lesson, predict `[df/dw1, df/dw2]` at `w1 = 2`,
+# `w2 = -1` by hand, before a tape computes it.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(1, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: a partial derivative by hand
+#
+# For `g(w1, w2) = w1**2 * w2 + w2**3`, write `dg/dw2` as a function of `w1` and `w2`. The grader
+# evaluates it at several points and compares it with the tape's.
+
+# %%
+# g(w1, w2) = w1**2 * w2 + w2**3: write dg/dw2 by hand
+def dg_dw2(w1, w2):
+  return ...
+
+gradlab.exercise(1, 2).check(dg_dw2)

@@ -68,3 +68,43 @@ print("watched:", [v.name for v in tape.watched_variables()])
 # To differentiate with respect to a constant or a frozen variable, call `tape.watch` on it
 # inside the `with` block. If you would rather get zeros than `None` for inputs that `y` does not
 # depend on, pass `unconnected_gradients=tf.UnconnectedGradients.ZERO` to `tape.gradient`.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: one watched constant, one not
+#
+# The tape below watches `w` but not `a`. Predict what `tape.gradient(y, [w, a])` returns, as a
+# list (write `None` for a missing gradient).
+#
+# ```python
+# a = tf.constant(1.); b = tf.constant(2.); c = tf.constant(3.)
+# w = tf.constant(-3.)
+# with tf.GradientTape() as tape:
+#   tape.watch(w)
+#   y = a * w**2 + b * w + c
+# tape.gradient(y, [w, a])
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(2, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: a frozen variable
+#
+# This function should return `dy/dw`, but it returns `None`. Fix it so that the tape follows `w`.
+
+# %%
+def frozen_gradient():
+  w = tf.Variable(4., trainable=False)
+  with tf.GradientTape() as tape:
+    y = w ** 2 + 2 * w
+  return tape.gradient(y, w)
+
+gradlab.exercise(2, 2).check(frozen_gradient)

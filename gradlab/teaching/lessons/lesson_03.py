@@ -63,6 +63,34 @@ print(f"                  = {product}")
 print(f"dy2/dw1 from the tape = {direct}: {verdict}.")
 
 # %% [markdown]
+# ## The chain rule as a picture
+#
+# The same two steps written as a function, and drawn by `gradlab.backprop`: each node shows its
+# value and `dy2/d(node)`, each arrow its local derivative. Along the path from `w1` to `y2` the
+# local derivatives are `x`, 1, `w2` and 1, and `dy2/dw1` is their product. `x` reaches `y2` the
+# same way, so its gradient is `w1*w2`.
+
+# %%
+def two_steps(x, w1, b1, w2, b2):
+  y1 = x * w1 + b1
+  y2 = y1 * w2 + b2
+  return y2
+
+chain = gradlab.backprop(two_steps, x, w1, b1, w2, b2)
+chain
+
+# %%
+print(f"dy2/dw1: the picture {chain['w1'].gradient:g},",
+      f"the tape {float(dy2_dw1):g}")
+
+# %% [markdown]
+# Step by step, from `y2` back to the inputs: each step multiplies the gradient that reached a
+# node by the local derivative of the arrow it came along.
+
+# %%
+chain.steps()
+
+# %% [markdown]
 # ## Release a persistent tape
 #
 # A persistent tape keeps every intermediate tensor it recorded alive, so that it can answer the
@@ -86,3 +114,37 @@ try:
   tape.gradient(y1, w1)
 except RuntimeError as error:
   print("RuntimeError:", error)
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: the chain rule through two steps
+#
+# With `x = 2`, `w1 = 3`, `b1 = 1`, `w2 = -1` and `b2 = 4`, and `y1 = x*w1 + b1`, `y2 = y1*w2 +
+# b2` as in this lesson, predict `dy2/dw1`.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(3, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: two gradients from one tape
+#
+# This function asks its tape for two gradients, and the second call fails. Fix it so that it
+# returns `[dy2/dw1, dy2/dw2]`.
+
+# %%
+def two_gradients():
+  w1, w2 = tf.constant(3.), tf.constant(-1.)
+  with tf.GradientTape() as tape:
+    tape.watch([w1, w2])
+    y1 = 2 * w1 + 1
+    y2 = y1 * w2 + 4
+  return [tape.gradient(y2, w1), tape.gradient(y2, w2)]
+
+gradlab.exercise(3, 2).check(two_gradients)

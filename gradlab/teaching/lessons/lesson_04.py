@@ -1,6 +1,6 @@
 """Why did I get None?
 
-Five ways a tape returns None instead of a gradient, each named, fixed and checked against finite differences.
+Seven ways a tape returns None instead of a gradient, each named by why_none, fixed and checked against finite differences.
 """
 
 # %% [markdown]
@@ -10,7 +10,9 @@ Five ways a tape returns None instead of a gradient, each named, fixed and check
 # it now gets against a finite-difference estimate.
 #
 # `why_none(tape, target, sources)` takes the place of `tape.gradient(target, sources)` after the
-# `with` block: it returns the same gradients, and says why each missing one is missing.
+# `with` block: it returns the same gradients, and says why each missing one is missing. A tape
+# keeps no list of what it recorded, so for some causes it can only list the possibilities;
+# `why_none(f, x)` takes the function instead, traces it into a graph and names the one it is.
 
 # %%
 import gradlab  # first: TensorFlow's start-up log lines then stay hidden
@@ -93,6 +95,14 @@ through_numpy = why_none(tape, y, x, names="x")
 through_numpy
 
 # %% [markdown]
+# The tape recorded nothing that made `y`, and cannot say why. Given the function, `why_none`
+# traces it: tracing stops where a graph tensor is asked for its numpy value.
+
+# %%
+numpy_named = why_none(sum_of_squares, x, names="x")
+numpy_named
+
+# %% [markdown]
 # `gradlab.check` sees the same from outside: finite differences show that the output *does* move
 # with `x`, so the missing gradient is a path the tape did not see, not a function that ignores `x`.
 
@@ -167,6 +177,18 @@ stateful = why_none(tape, y, [x0, x1], names=["x0", "x1"])
 stateful
 
 # %% [markdown]
+# The tape lists what can cut a recorded target off from `x0`. The function's graph shows which:
+# the value of `x0` goes into an assignment, and the target reads `x1` afterwards.
+
+# %%
+def add_then_square(x0):
+  x1.assign_add(x0)
+  return x1 ** 2
+
+stateful_named = why_none(add_then_square, x0, names="x0")
+stateful_named
+
+# %% [markdown]
 # The same holds for values that pass through a `tf.data` iterator or a queue. The fix computes
 # the new value with an operation the tape records, uses it, and writes the state afterwards:
 
@@ -186,9 +208,72 @@ x1.assign(x1_new)  # the state change, after the tape
 print("x1 after the update:", float(x1))
 
 # %% [markdown]
+# ## The target computed after the block
+#
+# A tape records only while its `with` block runs. Here the loss is one line too late:
+
+# %%
+w = tf.Variable(0.5)
+with tf.GradientTape() as tape:
+  p = w * 2.0
+loss = p ** 2  # after the with block: not recorded
+after_block = why_none(tape, loss, w, names="w")
+after_block
+
+# %% [markdown]
+# The tape sees only that it recorded nothing that made `loss`, so it names the possibilities;
+# the first one is the case here. Moving the line into the block fixes it, and by hand
+# `dloss/dw = 8*w`:
+
+# %%
+with tf.GradientTape() as tape:
+  p = w * 2.0
+  loss = p ** 2
+dloss_dw = tape.gradient(loss, w)
+gradlab.compare(lambda w: (w * 2.0) ** 2, w, tape=[dloss_dw],
+                analytic=[8 * w], names=["dloss/dw, inside"])
+
+# %% [markdown]
+# ## An operation without a gradient
+#
+# `tf.round` is flat between its steps, and TensorFlow registers `None` as its gradient (so it
+# does for `tf.math.floor` and `tf.math.ceil`; `tf.argmax` and a `tf.cast` to an integer give
+# integers, which carry no gradient). The tape recorded the target, but the path stops there:
+
+# %%
+def rounded_price(x):
+  return tf.round(x) * 3.0
+
+x = tf.Variable(2.3)
+with tf.GradientTape() as tape:
+  y = rounded_price(x)
+rounded = why_none(tape, y, x, names="x")
+rounded
+
+# %% [markdown]
+# The function's graph names the op, and the line that made it:
+
+# %%
+rounded_named = why_none(rounded_price, x, names="x")
+rounded_named
+
+# %% [markdown]
+# Between two steps the true derivative is zero. Where zero is what you mean, ask the tape for
+# zeros instead of `None`; finite differences agree:
+
+# %%
+with tf.GradientTape() as tape:
+  y = rounded_price(x)
+dy_dx_zero = tape.gradient(
+    y, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+gradlab.compare(rounded_price, x, tape=[dy_dx_zero],
+                analytic=[0 * x], names=["dy/dx, zeros"])
+
+# %% [markdown]
 # ## The causes, side by side
 #
-# Each broken example above, with the kind of cause gradlab named for its missing gradient:
+# Each broken example above, with the kind of cause gradlab named for its missing gradient; the
+# last three come from the function's graph rather than the tape:
 
 # %%
 broken = {
@@ -197,8 +282,54 @@ broken = {
   "numpy inside the tape": through_numpy,
   "variable replaced by a tensor": replaced[-1],
   "state change (assign_add)": stateful,
+  "target after the with block": after_block,
+  "tf.round": rounded,
+  "numpy, given f": numpy_named,
+  "state change, given f": stateful_named,
+  "tf.round, given f": rounded_named,
 }
 for label, diagnosis in broken.items():
   missing = [f for f in diagnosis.findings if f.gradient is None]
   names = ", ".join(f"{f.name}: {f.kind}" for f in missing)
-  print(f"{label:<30} {names}")
+  print(f"{label:<28} {names}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: numpy inside the tape
+#
+# This function should return the gradient of `sum(exp(x))`, which is `exp(x)`, but it returns
+# `None`. Fix it.
+
+# %%
+def exp_gradient():
+  x = tf.Variable([0., 1., 2.])
+  with tf.GradientTape() as tape:
+    y = tf.reduce_sum(np.exp(x))
+  return tape.gradient(y, x)
+
+gradlab.exercise(4, 1).check(exp_gradient)
+
+# %% [markdown]
+# ### Exercise 2: gradient descent that loses its variable
+#
+# Three steps of gradient descent on `x**2` from `x = 1`, with a step of a tenth of the gradient.
+# The function should return the three gradients; fix it.
+
+# %%
+def descent_gradients():
+  x = tf.Variable(1.)
+  gradients = []
+  for step in range(3):
+    with tf.GradientTape() as tape:
+      y = x ** 2
+    g = tape.gradient(y, x)
+    gradients.append(g)
+    x = x - g / 10
+  return gradients
+
+gradlab.exercise(4, 2).check(descent_gradients)

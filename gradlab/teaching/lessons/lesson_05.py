@@ -159,3 +159,45 @@ strict
 lenient = gradlab.check(loss_of_variables, variables=[w, b, unused],
                         unconnected="zero")
 lenient
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: zero or None
+#
+# Predict `tape.gradient(y, [x, unused])`, as a list (write `None` for a missing gradient).
+#
+# ```python
+# x = tf.Variable(2.)
+# unused = tf.Variable(4.)
+# with tf.GradientTape() as tape:
+#   y = tf.nn.relu(x) + 0 * unused
+# tape.gradient(y, [x, unused])
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(5, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: the loss one line too late
+#
+# This function should return `[dloss/dw, dloss/db]` for a training step, but both are `None`. Fix
+# it.
+
+# %%
+def loss_gradients():
+  w, b = tf.Variable(1.), tf.Variable(0.)
+  inputs = tf.constant([1., 2., 3.])
+  targets = tf.constant([2., 4., 6.])
+  with tf.GradientTape() as tape:
+    predictions = w * inputs + b
+  loss = tf.reduce_mean((predictions - targets) ** 2)
+  return tape.gradient(loss, [w, b])
+
+gradlab.exercise(5, 2).check(loss_gradients)

@@ -58,6 +58,13 @@ print(f"  {where} the estimate's own error bars "
 print(f"tape vs by hand: at most {gap_by_hand.max():.1e} apart")
 
 # %% [markdown]
+# The same comparison as pictures: the tape's Jacobian, the finite-difference one, and their
+# difference on its own scale, which shows where the two disagree and by how little:
+
+# %%
+gradlab.matrix_maps(jacobian, numeric.value[0], "the Jacobian of f at x")
+
+# %% [markdown]
 # `gradlab.check` makes that comparison entry by entry and judges it. It names an entry of the
 # Jacobian by the target's index followed by the source's: `x[2, 1]` is `dy[2]/dx[1]`.
 
@@ -144,3 +151,37 @@ print(f"Jacobian summed over z minus the gradient: at most {float(gap):g}")
 
 # %%
 gradlab.check(layer, W, names=["W"])
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: the gradient of a vector
+#
+# For `x = [1, 3]` and `y = [x0*x1, x0**2, 3*x1]`, predict `tape.gradient(y, x)`.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(6, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: the shape of a Jacobian
+#
+# `z` has two entries and `W` is a matrix of three rows and four columns. Predict the shape of
+# `tape.jacobian(z, W)`, as a list.
+#
+# ```python
+# W = tf.Variable(tf.ones([3, 4]))
+# with tf.GradientTape() as tape:
+#   z = tf.linalg.matvec(W, tf.ones([4]))[:2]
+# tape.jacobian(z, W).shape
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(6, 2).check(prediction)

@@ -120,3 +120,35 @@ gradlab.compare(lambda a: a * b ** 2, a, tape=[dy_da], analytic=[b ** 2],
 # %% [markdown]
 # This is how to take the gradient for part of a model only (fine-tuning one layer, say) without
 # the tape keeping the record of every other variable it reads.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: a stopped gradient
+#
+# Predict `dy/dx` for `x = tf.Variable(3.)` and `y = x * tf.stop_gradient(x)`.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(7, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: a tape that watches too little
+#
+# This function should return `dy/db`, but the tape was made with `watch_accessed_variables=False`
+# and watches only `a`. Fix it.
+
+# %%
+def gradient_for_b():
+  a, b = tf.Variable(2.), tf.Variable(3.)
+  with tf.GradientTape(watch_accessed_variables=False) as tape:
+    tape.watch(a)
+    y = a * b ** 2
+  return tape.gradient(y, b)
+
+gradlab.exercise(7, 2).check(gradient_for_b)

@@ -142,3 +142,35 @@ figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
 study.plot(ax=axes[0])
 study32.plot(ax=axes[1])
 figure.tight_layout()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: a forward difference with a large step
+#
+# Predict the forward difference `((x + h)**3 - x**3) / h` at `x = 1` with `h = 1/10`, in float64.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(8, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: a step below float32's resolution
+#
+# Predict the value of this float32 forward difference of `exp` at `1`:
+#
+# ```python
+# x = tf.constant(1., dtype=tf.float32)
+# h = 10 ** -8
+# (tf.exp(x + h) - tf.exp(x)) / h
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(8, 2).check(prediction)

@@ -127,3 +127,45 @@ print(f"  but grad returned sigmoid(x[{arg}]) whatever dy was.")
 bad = sum(not r.ok for r in forgot_dy_check.inputs)
 print(f"inputs failing: {bad} of {len(forgot_dy_check.inputs)}; "
       f"passes: {forgot_dy_check.ok}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: a custom gradient for swish
+#
+# `swish(x) = x * sigmoid(x)`. Complete its custom gradient: `grad(dy)` returns `dy` times the
+# derivative, `sigmoid(x) * (1 + x * (1 - sigmoid(x)))`. The grader compares the value and the
+# whole Jacobian with the tape's for `x * tf.sigmoid(x)`.
+
+# %%
+@tf.custom_gradient
+def swish(x):
+  s = tf.sigmoid(x)
+  def grad(dy):
+    return ...  # dy times the derivative of x * s
+  return x * s, grad
+
+gradlab.exercise(9, 1).check(swish)
+
+# %% [markdown]
+# ### Exercise 2: what forgetting dy does
+#
+# `softplus_forgot_dy` is the planted mistake of this lesson: its `grad` returns `sigmoid(x)` and
+# ignores `dy`. Predict what the tape gives for this `y`:
+#
+# ```python
+# x = tf.constant(0.)
+# with tf.GradientTape() as tape:
+#   tape.watch(x)
+#   y = 3 * softplus_forgot_dy(x)
+# tape.gradient(y, x)
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(9, 2).check(prediction)

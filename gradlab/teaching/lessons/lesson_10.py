@@ -94,6 +94,14 @@ gradlab.compare(gradient, x, tape=[hessian], analytic=[exact],
                 names=["H"])
 
 # %% [markdown]
+# As pictures: the tape's Hessian, the finite-difference one, and their difference on its own
+# scale. The first two are symmetric; the difference is noise far below the entries.
+
+# %%
+numeric_hessian = gradlab.numeric_gradient(gradient, x).value[0]
+gradlab.matrix_maps(hessian, numeric_hessian, "the Hessian of f at x")
+
+# %% [markdown]
 # Second derivatives do not depend on the order of differentiation (for smooth `f`), so the
 # Hessian is symmetric. The same matrix also follows from values of `f` alone, by central
 # second differences in two directions at once:
@@ -146,3 +154,36 @@ gradlab.compare(lambda t: gradient(x + t * v), 0.0,
 # %%
 difference = np.abs(hvp.numpy() - H @ v.numpy()).max()
 print(f"largest |hvp - H @ v|: {difference:.1e}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: a second derivative
+#
+# Predict what two nested tapes give for `d2y/dx2` of `y = x**4` at `x = 2`.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(10, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: an outer tape that saw nothing
+#
+# This function should return the second derivative of `x**3` at `x = 2`, but it returns `None`.
+# Fix it.
+
+# %%
+def second_derivative():
+  x = tf.Variable(2.)
+  with tf.GradientTape() as outer:
+    with tf.GradientTape() as inner:
+      y = x ** 3
+  dy_dx = inner.gradient(y, x)
+  return outer.gradient(dy_dx, x)
+
+gradlab.exercise(10, 2).check(second_derivative)

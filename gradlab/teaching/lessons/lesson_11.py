@@ -62,6 +62,14 @@ print(f"largest off-diagonal entry: {off:.1e}")
 gradlab.compare(dense, x, tape=[jacobian], names=["dy/dx"])
 
 # %% [markdown]
+# Drawn as a matrix, outputs down and inputs across, the Jacobian is block diagonal: one block
+# per example, zeros elsewhere. Those blocks are what `batch_jacobian` keeps.
+
+# %%
+numeric_jacobian = gradlab.numeric_gradient(dense, x).value[0]
+gradlab.matrix_maps(jacobian, numeric_jacobian, "dy/dx, examples in blocks")
+
+# %% [markdown]
 # ## Batch normalisation mixes the examples
 #
 # In training mode, `BatchNormalization` subtracts each feature's mean over the batch and divides
@@ -134,3 +142,41 @@ gap = np.abs(inference_per_example - diagonal_blocks(inference_J)).max()
 off = np.abs(off_diagonal_blocks(inference_J)).max()
 print(f"largest off-diagonal entry: {off:.1e}")
 print(f"largest |batch_jacobian - diagonal blocks|: {gap:.1e}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: the shape of batch_jacobian
+#
+# A batch of five examples of three features goes through a layer of two units: `x` has shape `[5,
+# 3]` and `y = tf.tanh(x @ W)` has shape `[5, 2]`. Predict the shape of `tape.batch_jacobian(y,
+# x)`, as a list.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(11, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: batch_jacobian of a centred batch
+#
+# Each example minus the batch's mean mixes the examples. Predict the largest absolute entry of
+# `batch_jacobian`:
+#
+# ```python
+# x = tf.constant([[1.], [2.], [4.], [8.]])
+# with tf.GradientTape() as tape:
+#   tape.watch(x)
+#   y = x - tf.reduce_mean(x, axis=0)
+# J = tape.batch_jacobian(y, x)
+# float(tf.reduce_max(tf.abs(J)))
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(11, 2).check(prediction)

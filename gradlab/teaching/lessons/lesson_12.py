@@ -110,3 +110,41 @@ loss, (dw, db) = loss_and_gradients(x_batch, w, b)
 gradlab.compare(
     lambda w, b: tf.reduce_sum(tf.tanh(x_batch @ w + b) ** 2), w, b,
     tape=[dw, db], names=["dloss/dw", "dloss/db"])
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: the traced product rule
+#
+# Predict the gradient the traced function below returns at `x = 0`.
+#
+# ```python
+# @tf.function
+# def gradient_of(x):
+#   with tf.GradientTape() as tape:
+#     tape.watch(x)
+#     y = tf.exp(x) * x
+#   return tape.gradient(y, x)
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(12, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: the product rule by hand
+#
+# For `y = sin(x) * x**2`, write `dy/dx` as a function of `x` (with `tf.sin` and `tf.cos`). The
+# grader compares it with the tape's at several points.
+
+# %%
+# y = sin(x) * x**2: write dy/dx by hand
+def derivative(x):
+  return ...
+
+gradlab.exercise(12, 2).check(derivative)

@@ -149,3 +149,30 @@ line_chart({"forward (n JVPs)": (inputs, milliseconds["forward"]),
 # training uses reverse mode: one backward pass gives the whole gradient. Forward mode wins for
 # few inputs and many outputs, and needs no record of the computation, so its memory does not
 # grow with the length of the computation.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: a Jacobian-vector product
+#
+# For `f(x) = [x0*x1, x0 + x1]` at `x = [2, 3]`, predict the JVP that
+# `tf.autodiff.ForwardAccumulator` gives along `u = [1, 0]`.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(13, 1).check(prediction)
+
+# %% [markdown]
+# ### Exercise 2: a vector-Jacobian product
+#
+# For the same `f` and `x`, predict `tape.gradient(y, x, output_gradients=v)` with `v = [1, -1]`.
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(13, 2).check(prediction)

@@ -129,3 +129,45 @@ last_check = gradlab.check(loss, variables=model.trainable_variables,
                            names=names)
 print(f"check after training passes: {last_check.ok}; largest relative "
       f"error {last_check.max_rel_error:.1e}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: the gradient of a mean squared error
+#
+# For the data in the cell and `L(w, b) = mean((w*x + b - t)**2)`, write `dL/dw` as a function of
+# `w` and `b`.
+
+# %%
+# L(w, b) = mean((w*x + b - t)**2) over this data
+x_data = np.array([1., 2., 3.])
+t_data = np.array([1., 3., 2.])
+
+def dL_dw(w, b):
+  return ...
+
+gradlab.exercise(14, 1).check(dL_dw)
+
+# %% [markdown]
+# ### Exercise 2: one step of gradient descent
+#
+# Predict `w` after one step `w - dL/dw / 10` from `w = b = 0`:
+#
+# ```python
+# w, b = tf.Variable(0.), tf.Variable(0.)
+# x = tf.constant([1., 2.])
+# t = tf.constant([2., 4.])
+# with tf.GradientTape() as tape:
+#   loss = tf.reduce_mean((w * x + b - t) ** 2)
+# dw, db = tape.gradient(loss, [w, b])
+# w.assign_sub(dw / 10)
+# ```
+
+# %%
+# your prediction: replace ... with your answer, then run the cell
+prediction = ...
+gradlab.exercise(14, 2).check(prediction)

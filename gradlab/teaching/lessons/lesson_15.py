@@ -184,3 +184,41 @@ for name, branch in branches:
     tape.watch(x)
     y = tf.reduce_sum(tf.where(x > 0, branch(x), 0.0))
   print(f"{name:>10}: gradient", tape.gradient(y, x).numpy())
+
+# %% [markdown]
+# ## Exercises
+#
+# Each cell below grades your answer: replace `...`, or fix the function, then run the cell.
+# `gradlab.exercise(lesson, number).solution()` shows a solution.
+
+# %% [markdown]
+# ### Exercise 1: a NaN from the branch tf.where did not take
+#
+# This function should return the gradient of the guarded square root, `1/(2*sqrt(x))` where `x >
+# 0` and zero elsewhere. It returns NaN; fix it.
+
+# %%
+def sqrt_gradient():
+  x = tf.constant([-1., 0., 4.])
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = tf.reduce_sum(tf.where(x > 0, x ** 0.5, 0.))
+  return tape.gradient(y, x)
+
+gradlab.exercise(15, 1).check(sqrt_gradient)
+
+# %% [markdown]
+# ### Exercise 2: the scale layer's gradient
+#
+# `scale(x, w) = x * w` scales a batch `x` (one row per example) by one weight per feature.
+# Complete its custom gradient: `grad(dy)` returns the gradient for `x` and the one for `w`. The
+# grader compares the whole Jacobian for both with the tape's.
+
+# %%
+@tf.custom_gradient
+def scale(x, w):
+  def grad(dy):
+    return dy * w, ...  # the gradient for w
+  return x * w, grad
+
+gradlab.exercise(15, 2).check(scale)
