@@ -370,3 +370,9 @@ def test_the_function_form_names_an_unused_keras_layer_and_restores_the_variable
 def test_misused_forms_are_gradlab_errors(call, message):
     with pytest.raises(GradlabError, match=message):
         call()
+
+
+def test_the_function_form_names_arguments_by_f_s_parameters():
+    diagnosis = why_none(lambda x, unused: x * 2.0, 1.0, 2.0)
+    assert [finding.name for finding in diagnosis.findings] == ["x", "unused"]
+    assert diagnosis.findings[1].kind == "not used"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from gradlab._tf import tf
 from gradlab.diagnosis.trace import SHAPE_OPS, carries, reached_from, user_frame
-from gradlab.engine.inputs import checked_names, resolve, variables_point, wrapped_variable
+from gradlab.engine.inputs import checked_names, parameter_names, resolve, variables_point, wrapped_variable
 from gradlab.engine.platform import quiet_internals
 from gradlab.engine.restore import claimed, restoring
 from gradlab.engine.tape import record
@@ -198,6 +198,7 @@ def _of_function(f, args, variables, names):
     else:
         if not args:
             raise GradlabError("why_none needs the arguments of f, or variables=[...] for a function of no arguments")
+        names = parameter_names(f, len(args)) if names is None else names
         point, (y, tape) = resolve(f, args, names, run=record)
         diagnosis = _diagnosis(tape, y, point.values, point.names)
         missing = [i for i, finding in enumerate(diagnosis.findings) if finding.gradient is None]

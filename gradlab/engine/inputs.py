@@ -91,6 +91,19 @@ def default_names(count):
     return [f"x{i}" for i in range(count)] if count > 1 else ["x"]
 
 
+def parameter_names(f, count):
+    """f's own names for its first `count` positional parameters (x, w1...), or the default names where f has
+    fewer or its signature cannot be read."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(getattr(f, "python_function", f)).parameters.values())
+    except (TypeError, ValueError):
+        return default_names(count)
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[:count] if len(positional) >= count else default_names(count)
+
+
 def checked_names(names, count, what="arguments"):
     """`names` as a list of `count` strings (default x, or x0, x1...), or a GradlabError saying what to pass."""
     if names is None:

@@ -15,7 +15,6 @@ of f downstream of it re-run), by gradlab.check with its usual ok / kink / incon
 """
 
 import ast
-import inspect
 import linecache
 from dataclasses import dataclass, field
 
@@ -24,7 +23,7 @@ import numpy as np
 from gradlab._tf import tf
 from gradlab.diagnosis.local import cut
 from gradlab.diagnosis.trace import trace
-from gradlab.engine.inputs import checked_names, default_names, resolve
+from gradlab.engine.inputs import checked_names, parameter_names, resolve
 from gradlab.engine.platform import quiet_internals
 from gradlab.engine.tolerances import BACKPROP_CHECK_ENTRIES, BACKPROP_MAX_NODES
 from gradlab.errors import GradlabError, TooExpensiveError, summary
@@ -230,7 +229,7 @@ def backprop(f, *args, names=None, check=True):
     import time
 
     start = time.perf_counter()
-    names = checked_names(names, len(args)) if names is not None else _parameter_names(f, len(args))
+    names = checked_names(names, len(args)) if names is not None else parameter_names(f, len(args))
     try:
         point, _ = resolve(f, args, names)
     except GradlabError:
@@ -253,15 +252,6 @@ def backprop(f, *args, names=None, check=True):
         _check_nodes(traced, nodes, notes)
     title = f"backprop of {_function_name(f)}" if _function_name(f) else "backprop"
     return Backprop(title, nodes, edges, output_key, time.perf_counter() - start, notes)
-
-
-def _parameter_names(f, count):
-    try:
-        parameters = list(inspect.signature(getattr(f, "python_function", f)).parameters.values())
-    except (TypeError, ValueError):
-        return default_names(count)
-    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return positional[:count] if len(positional) >= count else default_names(count)
 
 
 def _function_name(f):
