@@ -95,12 +95,19 @@ def test_lessons_lists_every_lesson(capsys, wide):
         assert lesson.summary in " ".join(out.split())
 
 
-@pytest.mark.parametrize("number", sorted(LESSONS))
+@pytest.mark.parametrize("number", [min(LESSONS), max(LESSONS)])
 def test_lesson_runs(number, capsys):
+    """The command's own path, on the first and the last lesson (every lesson runs through the same runner in
+    the lesson tests, whose output test_every_lesson_shows_its_heading reads)."""
     assert cli.main(["lesson", str(number)]) == 0
     out, err = capsys.readouterr()
     assert f"Lesson {number}: {LESSONS[number].title}" in out
     assert ANSI_ESCAPE not in out and err == ""
+
+
+@pytest.mark.parametrize("number", sorted(LESSONS))
+def test_every_lesson_shows_its_heading(number, lesson_run):
+    assert f"Lesson {number}: {LESSONS[number].title}" in lesson_run(number).text
 
 
 def _replace_lessons_command(monkeypatch, run):

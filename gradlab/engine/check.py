@@ -235,7 +235,8 @@ def _deterministic(f, point, y, nondet_tol):
     start = time.perf_counter()
     again = call(f, point)
     seconds = time.perf_counter() - start
-    a, b = (np.asarray(v.numpy(), dtype=np.float64) for v in (y, again))
+    with np.errstate(invalid="ignore"):  # nan and inf values are compared below, not warned about
+        a, b = (np.asarray(v.numpy(), dtype=np.float64) for v in (y, again))
     if a.shape != b.shape:
         raise NotDeterministicError(f"f is not deterministic: two calls at the same point return shapes "
                                     f"{a.shape} and {b.shape}")
