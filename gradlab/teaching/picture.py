@@ -8,11 +8,10 @@ text element, so it can be selected, searched and read by a screen reader.
 
 from html import escape
 
-import numpy as np
 from rich.console import Group
 from rich.text import Text
 
-from gradlab.render import compact_table, value_cell
+from gradlab.render import compact_table, number, value_cell
 
 #: How a node's finite-difference check is marked: (terminal text, style, SVG stroke colour).
 MARKS = {
@@ -23,20 +22,13 @@ MARKS = {
     "not checked": ("- not checked", "dim", "#757575"),
 }
 
+#: Significant digits of the numbers in the table and the steps (the SVG boxes use 4).
+DIGITS = 6
+
 # SVG geometry, in pixels
 BOX_WIDTH, BOX_HEIGHT = 200, 62
 COLUMN_GAP, ROW_GAP, MARGIN = 70, 22, 16
 TITLE_HEIGHT = 26
-
-
-def value_text(value, digits=6):
-    """A scalar in `digits` significant digits, an array as its shape (<2×3>), None as a question mark."""
-    if value is None:
-        return "?"
-    array = np.asarray(value, dtype=np.float64)
-    if array.size != 1:
-        return f"<{'×'.join(map(str, array.shape))}>"
-    return f"{float(array.reshape(())):.{digits}g}"
 
 
 def chain_terms(graph, node):
@@ -55,16 +47,16 @@ def chain_text(graph, node):
     for label, gradient, local, contribution in chain_terms(graph, node):
         plus = "+ " if lines else ""
         if local is not None:
-            lines.append(f"{plus}{label}: {value_text(gradient)} × {value_text(local)}")
+            lines.append(f"{plus}{label}: {number(gradient, DIGITS)} × {number(local, DIGITS)}")
         else:
-            lines.append(f"{plus}{label}: pushes back {value_text(contribution)}")
+            lines.append(f"{plus}{label}: pushes back {number(contribution, DIGITS)}")
     return "\n".join(lines) or "(no path to the output)"
 
 
 def backprop_view(graph):
     """The chain-rule table: one row per node in the order the backward pass finishes them."""
     output = next(n for n in graph.nodes if n.key == graph.output)
-    table = compact_table(title=f"{graph.title}: {output.label} = {value_text(output.value)}; "
+    table = compact_table(title=f"{graph.title}: {output.label} = {number(output.value, DIGITS)}; "
                                 f"grad = d{output.label}/d(node)", title_justify="left")
     table.add_column("node", overflow="fold", min_width=min(12, max(len(n.label) for n in graph.nodes)))
     table.add_column("op")
@@ -82,8 +74,8 @@ def backprop_view(graph):
                   f"{output.label} with that node's value moved", style="dim")]
     for node in graph.nodes:
         if node.state == "fail":
-            notes.append(Text(f"{node.label}: the tape gives {value_text(node.gradient)}, finite differences "
-                              f"{value_text(node.numeric)}", style="red"))
+            notes.append(Text(f"{node.label}: the tape gives {number(node.gradient, DIGITS)}, finite differences "
+                              f"{number(node.numeric, DIGITS)}", style="red"))
     notes += [Text(note, style="yellow") for note in graph.notes]
     return Group(table, *notes)
 
@@ -95,10 +87,10 @@ def step_line(graph, key):
         return f"grad({node.label}) = 1, the seed"
     terms = chain_terms(graph, node)
     if terms and all(local is not None for _, _, local, _ in terms):
-        products = " + ".join(f"{value_text(g)} × {value_text(local)}" for _, g, local, _ in terms)
+        products = " + ".join(f"{number(g, DIGITS)} × {number(local, DIGITS)}" for _, g, local, _ in terms)
         via = ", ".join(label for label, *_ in terms)
-        return f"grad({node.label}) = {products} = {value_text(node.gradient)}   (via {via})"
-    return f"grad({node.label}) = {value_text(node.gradient)}   (pushed back from " \
+        return f"grad({node.label}) = {products} = {number(node.gradient, DIGITS)}   (via {via})"
+    return f"grad({node.label}) = {number(node.gradient, DIGITS)}   (pushed back from " \
            f"{', '.join(label for label, *_ in terms)})"
 
 
@@ -110,7 +102,7 @@ def backward_steps_view(steps):
     parts = [Text(f"{graph.title}: the backward pass, one node per step", style="bold")]
     for k, (current, done) in enumerate(frames, start=1):
         parts.append(Text.assemble((f"step {k} of {len(frames)}: ", "bold"), step_line(graph, current)))
-        known = ", ".join(f"{by_key[key].label} {value_text(by_key[key].gradient)}" for key in done)
+        known = ", ".join(f"{by_key[key].label} {number(by_key[key].gradient, DIGITS)}" for key in done)
         waiting = len(graph.nodes) - len(done)
         parts.append(Text(f"    known: {known}" + (f"; {waiting} to go" if waiting else ""), style="dim"))
     return Group(*parts)
@@ -178,15 +170,15 @@ def backprop_svg(graph, done=None, current=None):
         if edge.local is not None:
             out.append(f'<text x="{label_x:.1f}" y="{label_y - 4:.1f}" font-size="11" text-anchor="middle" '
                        f'fill="#555" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
-                       f"∂ {escape(value_text(edge.local, 4))}</text>")
+                       f"∂ {escape(number(edge.local, 4))}</text>")
     for node in graph.nodes:
         x, y = box(node.key)
         known = node.key in done
         _, _, stroke = MARKS[node.state] if known else MARKS["not checked"]
         thick = 3 if node.key == current else 1.5
         fill = "#fff8e1" if node.key == current else ("#ffffff" if known else "#f4f4f4")
-        gradient = value_text(node.gradient, 4) if known else "?"
-        out.append(f'<g><title>{escape(node.label)} ({escape(node.op)}): value {escape(value_text(node.value))}, '
+        gradient = number(node.gradient, 4) if known else "?"
+        out.append(f'<g><title>{escape(node.label)} ({escape(node.op)}): value {escape(number(node.value, DIGITS))}, '
                    f"grad {escape(gradient)}, check {escape(node.state) if known else 'pending'}</title>")
         out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8" '
                    f'fill="{fill}" stroke="{stroke}" stroke-width="{thick}"/>')
@@ -197,7 +189,7 @@ def backprop_svg(graph, done=None, current=None):
                    f"{escape(node.op)}</text>")
         mark = {"ok": " ✓", "fail": " ✗", "kink": " ~", "inconclusive": " ?"}.get(node.state, "") if known else ""
         out.append(f'<text x="{centre:.1f}" y="{y + 51:.1f}" font-size="12" text-anchor="middle" fill="#111" '
-                   f'font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">value {escape(value_text(node.value, 4))}'
+                   f'font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">value {escape(number(node.value, 4))}'
                    f" | grad {escape(gradient)}{mark}</text>")
         out.append("</g>")
     out.append("</svg>")
