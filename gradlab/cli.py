@@ -340,3 +340,66 @@ def _plot_path(path: str) -> str:
     if not folder.is_dir():
         raise UsageError(f"--plot {_shown(path)}: the folder {_shown(str(folder))} does not exist")
     return path
+
+
+def _site_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="DIR", help="where the pages go (created if needed); then open DIR/index.html")
+    parser.add_argument("--lessons", metavar="N,M,...", type=_lesson_numbers,
+                        help="build only these lessons (default: every lesson)")
+    parser.add_argument("--jobs", metavar="K", type=_positive,
+                        help="lessons run at the same time, each in its own Jupyter kernel (default: 2)")
+    parser.add_argument("--json", action="store_true", help="print only JSON: the pages and what each shows")
+
+
+@command("site", "the lessons as a static website, every output on its page", _site_arguments)
+def _site(args, console) -> int:
+    from pathlib import Path
+
+    from gradlab.teaching.lessons import LESSONS
+    from gradlab.teaching.site import SiteError, build
+
+    folder = Path(args.folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{_shown(args.folder)} is a file; name a folder for the site")
+    progress = None
+    if not args.json:
+        count = len(args.lessons or LESSONS)
+        console.print(f"running {count} lesson notebook{'s' if count > 1 else ''} and writing "
+                      f"{'their pages' if count > 1 else 'its page'}...", highlight=False)
+
+        def progress(lesson, seconds):
+            console.print(f"  lesson {lesson.number} ran in {seconds:.0f} s", highlight=False)
+
+    try:
+        site = build(folder, args.lessons, jobs=args.jobs, progress=progress)
+    except SiteError as error:
+        print(f"gradlab: site not built: {_one_line(error)}", file=sys.stderr)
+        return EXIT_MISMATCH
+    if args.json:
+        _print_json(site.to_json())
+    else:
+        console.print(site)
+    return EXIT_OK
+
+
+def _lesson_numbers(text: str) -> list[int]:
+    """'1,3,14' -> [1, 3, 14], each a lesson of the registry."""
+    from gradlab.teaching.lessons import get
+
+    try:
+        numbers = [get(part.strip()).number for part in text.split(",") if part.strip()]
+    except GradlabError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not numbers:
+        raise argparse.ArgumentTypeError("name at least one lesson, e.g. --lessons 1,3")
+    return numbers
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value

@@ -1,18 +1,16 @@
-"""Shared test fixtures: lessons run once per session, a user-like environment, and a Jupyter kernel."""
+"""Shared test fixtures: lessons run once per session, and a user-like environment."""
 
 from __future__ import annotations
 
 import io
-import json
 import os
-import sys
 from dataclasses import dataclass
 
 import pytest
 from rich.console import Console
 
 # Variables that would change what a user sees: set by the in-process TensorFlow import or by a CI terminal.
-_NOT_THE_USERS = (
+NOT_THE_USERS = (
     "TF_CPP_MIN_LOG_LEVEL", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR", "COLUMNS",
 )
 
@@ -46,23 +44,4 @@ def lesson_run():
 @pytest.fixture
 def user_env() -> dict:
     """os.environ as a user's shell would have it: no log-level or colour settings left by the tests."""
-    return {name: value for name, value in os.environ.items() if name not in _NOT_THE_USERS}
-
-
-@pytest.fixture(scope="session")
-def python3_kernel(tmp_path_factory):
-    """The name of a "python3" kernelspec that runs this interpreter, found first through JUPYTER_PATH.
-
-    The kernel then imports the gradlab under test, whatever kernels the user has installed. The user's
-    Jupyter configuration is not touched: the spec lives in a temporary folder.
-    """
-    folder = tmp_path_factory.mktemp("jupyter")
-    spec = folder / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    kernel = {"argv": argv, "display_name": "Python 3 (gradlab tests)", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JUPYTER_PATH", str(folder), prepend=os.pathsep)
-        patch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-        yield "python3"
+    return {name: value for name, value in os.environ.items() if name not in NOT_THE_USERS}

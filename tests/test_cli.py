@@ -25,6 +25,11 @@ BAD_INPUTS = [
     (["nope"], "invalid choice: 'nope'"),
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["lessons", "extra"], "unrecognized arguments: extra"),
+    (["site"], "required: DIR"),
+    (["site", "out", "--lessons", "99"], f"argument --lessons: no lesson 99; choose one of {CHOICES}"),
+    (["site", "out", "--lessons", ","], "name at least one lesson, e.g. --lessons 1,3"),
+    (["site", "out", "--jobs", "0"], "argument --jobs: expected a whole number of at least 1, got '0'"),
+    (["site", __file__], "is a file; name a folder for the site"),
 ]
 
 HELP_LEVELS = [[], *([name] for name in cli.COMMANDS)]
@@ -35,6 +40,7 @@ WITHOUT_TENSORFLOW = [
     ["--version"],
     ["lessons"],
     ["lesson", "99"],
+    ["site", "out", "--lessons", "99"],
     *([name, "--help"] for name in cli.COMMANDS),
 ]
 
@@ -121,6 +127,14 @@ def test_a_library_error_is_one_line_at_the_edge(monkeypatch, capsys):
     _replace_lessons_command(monkeypatch, fails)
     assert cli.main(["lessons"]) == 2
     assert capsys.readouterr().err == "gradlab: error: something is wrong with this input\n"
+
+
+def test_site_without_its_extra_names_the_extra_to_install(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "nbconvert", None)  # an import of it raises ImportError
+    assert cli.main(["site", str(tmp_path / "site"), "--lessons", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert err == 'gradlab: site not built: building the site needs nbconvert: pip install "gradlab-tf[site]"\n'
+    assert not (tmp_path / "site").exists()
 
 
 def test_interrupt_exits_130_quietly(monkeypatch, capsys):

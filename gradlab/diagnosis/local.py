@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradlab._tf import tf
+from gradlab.diagnosis.trace import place
 from gradlab.engine.platform import quiet_internals
 from gradlab.errors import GradlabError
 
@@ -311,7 +312,7 @@ def _source_of(fn):
     code = getattr(fn, "__code__", None)
     if code is None:
         return ""
-    return f"{code.co_filename}:{code.co_firstlineno} ({fn.__name__})"
+    return f"{place(code.co_filename, code.co_firstlineno)} ({fn.__name__})"
 
 
 def _inner_reads(op, count, handle):

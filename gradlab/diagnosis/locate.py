@@ -14,7 +14,7 @@ import numpy as np
 
 from gradlab.diagnosis.local import local
 from gradlab.diagnosis.nonfinite import first_backward, first_forward
-from gradlab.diagnosis.trace import SHAPE_OPS, trace, user_frame
+from gradlab.diagnosis.trace import SHAPE_OPS, place, trace, user_frame
 from gradlab.engine.inputs import resolve, variables_point
 from gradlab.engine.restore import claimed, restoring
 from gradlab.engine.tolerances import (LOCATE_FULL_ENTRIES, LOCATE_FULL_OUTPUTS, LOCATE_SAMPLES, MAX_EVALUATIONS,
@@ -222,7 +222,7 @@ def _full(unit):
 def _made_at(op):
     """("file:line", the line's code) of the user's code that made op, or ("", "")."""
     frame = user_frame(op)
-    return (f"{frame[0]}:{frame[1]}", frame[2]) if frame else ("", "")
+    return (place(frame[0], frame[1]), frame[2]) if frame else ("", "")
 
 
 def _described(found, op, state, unit=None, result=None, note=""):

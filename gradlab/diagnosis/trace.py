@@ -190,6 +190,19 @@ def user_frame(op):
     return None
 
 
+def place(filename, lineno):
+    """"file:line", or for code typed into a Jupyter or IPython cell "Cell In[7], line 20", as IPython's own
+    tracebacks name it (the cell's file is a temporary path that changes with every kernel)."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        named = shell.compile.format_code_name(filename) if shell is not None else None
+    except Exception:  # noqa: BLE001 - no IPython, or one without this method
+        named = None
+    return f"{named[0]} {named[1]}, line {lineno}" if named else f"{filename}:{lineno}"
+
+
 def is_users(filename):
     if not filename or filename.startswith("<frozen"):
         return False

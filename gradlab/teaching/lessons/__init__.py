@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gradlab.errors import LessonNotFoundError
 
-__all__ = ["Cell", "Lesson", "LESSONS", "get", "parse_cells"]
+__all__ = ["Cell", "Lesson", "LESSONS", "escape_markdown", "get", "parse_cells"]
 
 _FILE_NAME = re.compile(r"lesson_(\d+)\.py")
 _CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
@@ -52,8 +52,8 @@ class Lesson:
     def cells(self) -> list[Cell]:
         """A markdown heading cell made from the docstring, then the file's own cells."""
         source = self.source()
-        intro = _escape_markdown(_docstring(source).split("\n\n", 1)[1].strip())
-        heading = _escape_markdown(self.heading)
+        intro = escape_markdown(_docstring(source).split("\n\n", 1)[1].strip())
+        heading = escape_markdown(self.heading)
         return [Cell("markdown", f"# {heading}\n\n{intro}"), *parse_cells(source)]
 
 
@@ -88,7 +88,7 @@ def _uncomment(line: str, number: int) -> str:
     raise ValueError(f"line {number}: a markdown cell line must start with '# ': {line!r}")
 
 
-def _escape_markdown(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Plain docstring text as markdown that shows it unchanged (so `3*w1**2` keeps its stars)."""
     return re.sub(r"([\\`*_\[\]<>])", r"\\\1", text)
 

@@ -1,0 +1,331 @@
+"""The lessons as a static website: each lesson's notebook executed by nbclient and turned into a page by nbconvert.
+
+`build(folder)` writes, into `folder`:
+    index.html            every lesson of the registry: number, title, summary and what it shows
+    NN-slug.html          the lesson with every cell's output: tables, graph pictures, figures, exercises with
+                          their solutions folded, links to the previous and next lesson and to its notebook
+    NN-slug.ipynb         the lesson's notebook as lessons/ holds it (no outputs), to download and run
+Each notebook runs in a fresh Jupyter kernel of this Python, JOBS at a time. A cell that raises fails the
+build with the lesson and the cell named. Apart from timings a lesson measures, the pages are the same
+bytes on every build: no dates, fixed cell ids, no scripts or files fetched from elsewhere.
+
+Building needs the `site` extra (nbconvert, nbclient, ipykernel): pip install "gradlab-tf[site]".
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import html
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gradlab.errors import GradlabError
+from gradlab.render import Result, compact_table
+from gradlab.teaching import notebooks
+from gradlab.teaching.lessons import LESSONS, Lesson, escape_markdown, get
+
+__all__ = ["JOBS", "Page", "Site", "SiteError", "build"]
+
+#: Notebooks executed at the same time, each in its own kernel.
+JOBS = 2
+#: Seconds one cell may run before the build gives up on it.
+CELL_TIMEOUT = 600
+#: The nbconvert template (site_templates/gradlab): JupyterLab's look, dark when the system is, no scripts.
+TEMPLATES = Path(__file__).with_name("site_templates")
+INDEX = "index.html"
+SITE_TITLE = "gradlab lessons"
+SITE_INTRO = (
+    "Automatic differentiation in TensorFlow, one lesson at a time. Every gradient `tf.GradientTape` computes "
+    "is shown beside an independent finite-difference estimate and its error, and beside the analytic value "
+    "where one is known. Each page below is its lesson's notebook, run from top to bottom.")
+RUN_HINT = ("To run a lesson yourself: `pip install gradlab-tf`, then `python -m gradlab lesson N` in a terminal, "
+            "or download its notebook and open it in Jupyter (`pip install \"gradlab-tf[jupyter]\"`, then "
+            "`jupyter lab`).")
+
+
+class SiteError(GradlabError):
+    """The site cannot be built: a lesson's cell raised, a kernel died, or a tool the build needs is missing."""
+
+
+@dataclass
+class Page(Result):
+    """One lesson's page: what it shows, counted on the executed notebook, and how long the lesson ran."""
+
+    number: int
+    title: str
+    summary: str
+    file: str
+    notebook: str
+    seconds: float
+    helpers: list[str]
+    results: int
+    figures: int
+    pictures: int
+    exercises: int
+    stderr: list[str] = field(default_factory=list)
+
+    def shows(self) -> str:
+        """'compare, check · 3 results · 2 figures · 8 graph pictures · 2 exercises', the counts that are > 0."""
+        counts = [(self.results, "result"), (self.figures, "figure"), (self.pictures, "graph picture"),
+                  (self.exercises, "exercise")]
+        parts = [", ".join(f"`{name}`" for name in self.helpers)] if self.helpers else []
+        parts += [f"{count} {name}{'s' if count != 1 else ''}" for count, name in counts if count]
+        return " · ".join(parts)
+
+    def __rich__(self):
+        return f"lesson {self.number}: {self.file} ({self.seconds:.1f} s)"
+
+
+@dataclass
+class Site(Result):
+    """A built site: where it is, its pages in lesson order, and how long building took."""
+
+    folder: Path
+    pages: list[Page]
+    seconds: float
+
+    @property
+    def index(self) -> Path:
+        return self.folder / INDEX
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.text import Text
+
+        table = compact_table(title=f"{len(self.pages)} lesson pages in {self.folder}", title_justify="left")
+        for name, justify in (("lesson", "right"), ("page", "left"), ("ran", "right"), ("results", "right"),
+                              ("figures", "right"), ("pictures", "right"), ("exercises", "right")):
+            table.add_column(name, justify=justify)
+        for page in self.pages:
+            table.add_row(str(page.number), page.file, f"{page.seconds:.1f} s", str(page.results),
+                          str(page.figures), str(page.pictures), str(page.exercises))
+        lines = [table, Text(f"built in {self.seconds:.0f} s; open {self.index}")]
+        lines += [Text(f"lesson {page.number} wrote to stderr: {' '.join(text.split())[:200]}", style="yellow")
+                  for page in self.pages for text in page.stderr]
+        return Group(*lines)
+
+    def to_json(self) -> dict:
+        return {"kind": "site", "folder": str(self.folder), "index": str(self.index), "seconds": self.seconds,
+                "pages": [asdict(page) for page in self.pages]}
+
+
+def build(folder, numbers=None, jobs: int | None = None, timeout: int = CELL_TIMEOUT, progress=None) -> Site:
+    """Build the site into `folder` (created if needed): the lessons `numbers` (default: all), `jobs` at a time
+    (default: JOBS); `progress(lesson, seconds)` is called as each lesson's notebook finishes running."""
+    exporter = _exporter()
+    lessons = [get(number) for number in sorted(LESSONS if numbers is None else set(numbers))]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    executed = asyncio.run(_execute_all(lessons, jobs or JOBS, timeout, progress))
+    pages = []
+    for position, (lesson, (nb, seconds)) in enumerate(zip(lessons, executed)):
+        before = lessons[position - 1] if position else None
+        after = lessons[position + 1] if position + 1 < len(lessons) else None
+        page = _page(lesson, nb, seconds)
+        _add_navigation(nb, lesson, before, after)
+        body, _ = exporter.from_notebook_node(nb)
+        (folder / page.file).write_text(body, encoding="utf-8")
+        (folder / page.notebook).write_text(notebooks.dumps(notebooks.notebook(lesson)), encoding="utf-8")
+        pages.append(page)
+    body, _ = exporter.from_notebook_node(_index_notebook(pages))
+    (folder / INDEX).write_text(body, encoding="utf-8")
+    return Site(folder, pages, time.perf_counter() - start)
+
+
+# executing ------------------------------------------------------------------------------------------------------
+
+
+def _requirements():
+    """nbformat, nbclient and the async kernel manager, or a SiteError naming the extra to install."""
+    try:
+        import nbformat
+        from jupyter_client.manager import AsyncKernelManager
+        from nbclient import NotebookClient
+        import ipykernel  # noqa: F401 - the kernels run it
+        import nbconvert  # noqa: F401
+    except ImportError as missing:
+        raise SiteError(f"building the site needs {missing.name}: pip install \"gradlab-tf[site]\"") from None
+    return nbformat, NotebookClient, AsyncKernelManager
+
+
+async def _execute_all(lessons: list[Lesson], jobs: int, timeout: int, progress):
+    slots = asyncio.Semaphore(jobs)
+    return await asyncio.gather(*[_execute(lesson, slots, timeout, progress) for lesson in lessons])
+
+
+async def _execute(lesson: Lesson, slots: asyncio.Semaphore, timeout: int, progress=None):
+    """The lesson's notebook with every cell's outputs, and how long it ran; SiteError names a failing cell."""
+    nbformat, NotebookClient, AsyncKernelManager = _requirements()
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    class ThisPython(AsyncKernelManager):
+        """A kernel of the Python that builds the site, whatever kernels Jupyter knows of."""
+
+        @property
+        def kernel_spec(self):
+            from jupyter_client.kernelspec import KernelSpec
+
+            argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            return KernelSpec(argv=argv, display_name="Python 3", language="python")
+
+    nb = nbformat.reads(notebooks.dumps(notebooks.notebook(lesson)), as_version=4)
+    async with slots:
+        with tempfile.TemporaryDirectory(prefix="gradlab-site-") as scratch, \
+                open(Path(scratch) / "kernel.log", "w+b") as log:
+            client = NotebookClient(nb, timeout=timeout, kernel_manager_class=ThisPython, record_timing=False,
+                                    coalesce_streams=True,
+                                    resources={"metadata": {"path": scratch}})
+            start = time.perf_counter()
+            try:
+                await client.async_execute(stdout=log, stderr=log)
+            except CellExecutionError as error:
+                raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: {error.ename}: "
+                                f"{_last_line(error.evalue)}") from None
+            except CellTimeoutError:
+                raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: still running after "
+                                f"{timeout} s") from None
+            except DeadKernelError:
+                log.seek(0)
+                raise SiteError(f"lesson {lesson.number}: its kernel died "
+                                f"({_last_line(log.read().decode(errors='replace'))})") from None
+            seconds = time.perf_counter() - start
+            if progress is not None:
+                progress(lesson, seconds)
+            return nb, seconds
+
+
+def _failing_cell(nb) -> str:
+    """'7 (code: `y = f(x)`)': the first cell with an error output, numbered as in the notebook from 1."""
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type == "code" and any(out.output_type == "error" for out in cell.get("outputs", [])):
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            return f"{number} (`{first.strip()[:60]}`)"
+    return "?"
+
+
+def _last_line(error) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+# what a page shows ----------------------------------------------------------------------------------------------
+
+
+def _page(lesson: Lesson, nb, seconds: float) -> Page:
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    rich_html = [out["data"]["text/html"] for out in outputs if "text/html" in out.get("data", {})]
+    stem = _stem(lesson)
+    return Page(
+        number=lesson.number, title=lesson.title, summary=lesson.summary, file=f"{stem}.html",
+        notebook=f"{stem}.ipynb", seconds=seconds, helpers=_helpers(lesson), results=len(rich_html),
+        figures=sum("image/png" in out.get("data", {}) for out in outputs),
+        pictures=sum(text.count("<svg") for text in rich_html),
+        exercises=len(_exercises(lesson.number)),
+        stderr=[out.text for out in outputs if out.get("name") == "stderr"])
+
+
+def _stem(lesson: Lesson) -> str:
+    """'01-partial-derivatives': the name of the lesson's page and notebook, without the suffix."""
+    return notebooks.filename(lesson).removesuffix(".ipynb")
+
+
+def _helpers(lesson: Lesson) -> list[str]:
+    """The gradlab functions the lesson's code calls, as gradlab.compare(...) or after `from gradlab import
+    why_none`, in the order of first use (the exercises' grader left out)."""
+    names, imported = [], {}
+    for cell in lesson.cells():
+        if cell.kind != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.ImportFrom) and node.module == "gradlab":
+                imported.update({alias.asname or alias.name: alias.name for alias in node.names})
+            if not isinstance(node, ast.Call):
+                continue
+            function = node.func
+            if (isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name)
+                    and function.value.id == "gradlab"):
+                name = function.attr
+            elif isinstance(function, ast.Name) and function.id in imported:
+                name = imported[function.id]
+            else:
+                continue
+            if name not in names and name != "exercise":
+                names.append(name)
+    return names
+
+
+def _exercises(number: int):
+    from gradlab.teaching.exercises import exercises
+
+    return exercises(number)
+
+
+# pages ----------------------------------------------------------------------------------------------------------
+
+
+def _exporter():
+    _requirements()
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="gradlab", extra_template_basedirs=[str(TEMPLATES)],
+                        exclude_input_prompt=True, exclude_output_prompt=True)
+
+
+def _markdown_cell(source: str, cell_id: str):
+    """A markdown cell with a fixed id (nbformat would draw a random one, and the page shows ids)."""
+    import nbformat
+
+    return nbformat.v4.new_markdown_cell(source, id=cell_id)
+
+
+def _add_navigation(nb, lesson: Lesson, before: Lesson | None, after: Lesson | None) -> None:
+    """Links to the index, the previous and next lesson and the notebook at the top and bottom of the page;
+    each exercise's solution folded under its answer cell."""
+    def link(target: Lesson | None, arrow_first: bool) -> str:
+        if target is None:
+            return "<span></span>"
+        text = html.escape(target.heading)
+        text = f"← {text}" if arrow_first else f"{text} →"
+        return f'<a href="{_stem(target)}.html">{text}</a>'
+
+    stem = _stem(lesson)
+    nav = (f'<nav class="gradlab-pages">{link(before, True)}<a href="{INDEX}">All lessons</a>'
+           f'<a href="{stem}.ipynb" download>Download the notebook</a>{link(after, False)}</nav>')
+    metadata = nb.metadata
+    metadata["title"] = f"{lesson.heading} · gradlab"
+    cells = [_markdown_cell(nav, f"{stem}-top")]
+    codes = {exercise.code(): exercise for exercise in _exercises(lesson.number)}
+    for cell in nb.cells:
+        cells.append(cell)
+        exercise = codes.get(cell.source) if cell.cell_type == "code" else None
+        if exercise is not None:
+            cells.append(_markdown_cell(
+                f"<details><summary>A solution of exercise {exercise.key}</summary>\n\n"
+                f"```python\n{exercise.solution_source.strip()}\n```\n\n</details>",
+                f"{stem}-solution-{exercise.number}"))
+    cells.append(_markdown_cell(nav, f"{stem}-bottom"))
+    nb.cells = cells
+
+
+def _index_notebook(pages: list[Page]):
+    import nbformat
+
+    rows = ["| | Lesson | What it shows |", "|---:|---|---|"]
+    for page in pages:
+        title = f"[{_cell_text(page.title)}]({page.file})<br>{_cell_text(page.summary)}"
+        rows.append(f"| {page.number} | {title} | {page.shows()} · [notebook]({page.notebook}) |")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_markdown_cell(f"# {SITE_TITLE}\n\n{SITE_INTRO}\n\n{RUN_HINT}", "index-intro"),
+                _markdown_cell("\n".join(rows), "index-lessons")]
+    nb.metadata["title"] = SITE_TITLE
+    return nb
+
+
+def _cell_text(text: str) -> str:
+    """Plain text shown as it is inside one cell of a markdown table."""
+    return escape_markdown(" ".join(text.split())).replace("|", "\\|")

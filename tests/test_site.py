@@ -1,0 +1,255 @@
+"""The static site: every lesson built once, its pages read as files, then loaded in a real headless browser."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import NOT_THE_USERS
+
+from gradlab import cli
+from gradlab.teaching import notebooks, site
+from gradlab.teaching.exercises import exercises
+from gradlab.teaching.lessons import LESSONS, Lesson
+
+NUMBERS = sorted(LESSONS)
+COMMITTED = Path(__file__).resolve().parents[1] / "lessons"
+#: Figures each lesson displays (matplotlib, as PNG), and SVG pictures at least (a graph and its frames).
+FIGURES = {1: 2, 6: 1, 8: 1, 10: 1, 11: 1, 12: 1, 14: 1}
+PICTURES = {1: 1 + 7, 3: 1 + 9}
+#: Where the browser's screenshots go: $GRADLAB_SCREENSHOTS if set (CI keeps them), else a temporary folder.
+SCREENSHOTS = "GRADLAB_SCREENSHOTS"
+#: Set to 1 where a missing browser must fail the browser test instead of skipping it (.ci/run does).
+REQUIRE_BROWSER = "GRADLAB_REQUIRE_BROWSER"
+CHROMIUM, CHROMEDRIVER = "chromium", "chromedriver"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The whole site, built once, its kernels started in a user's environment (no log-level settings)."""
+    folder = tmp_path_factory.mktemp("site")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in NOT_THE_USERS:
+            patch.delenv(name, raising=False)
+        return site.build(folder)
+
+
+def _page(built, number) -> site.Page:
+    return next(page for page in built.pages if page.number == number)
+
+
+def _html(built, name) -> str:
+    return (built.folder / name).read_text(encoding="utf-8")
+
+
+# the pages as files ---------------------------------------------------------------------------------------------
+
+
+def test_every_lesson_has_a_page_its_notebook_and_nothing_else(built):
+    expected = {site.INDEX}
+    for lesson in LESSONS.values():
+        stem = notebooks.filename(lesson).removesuffix(".ipynb")
+        expected |= {f"{stem}.html", f"{stem}.ipynb"}
+    assert {path.name for path in built.folder.iterdir()} == expected
+    assert [page.number for page in built.pages] == NUMBERS
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_a_lesson_page_shows_every_output(built, number):
+    page = _page(built, number)
+    assert page.stderr == [], "no lesson writes to stderr (TensorFlow's start-up notices stay hidden)"
+    assert page.results > 0, "gradlab's tables render as HTML"
+    assert page.figures == FIGURES.get(number, 0), "each figure a lesson displays is one image"
+    assert page.pictures >= PICTURES.get(number, 0), "the backprop graphs and their frames are drawn as SVG"
+    text = _html(built, page.file)
+    images = len(re.findall(r'<img[^>]+src="data:image/png;base64,', text))
+    assert images == page.figures, "every figure is an image inside the page"
+    assert text.count("<svg") >= page.pictures
+    assert f"<title>Lesson {number}: " in text
+    assert "jp-OutputArea-output" in text
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_a_lesson_page_links_its_neighbours_the_index_and_its_notebook(built, number):
+    text = _html(built, _page(built, number).file)
+    navigation = re.findall(r'<nav class="gradlab-pages">(.*?)</nav>', text, re.S)
+    assert len(navigation) == 2 and navigation[0] == navigation[1], "the same links at the top and the bottom"
+    links = re.findall(r'href="([^"]+)"', navigation[0])
+    position = NUMBERS.index(number)
+    neighbours = [NUMBERS[i] for i in (position - 1, position + 1) if 0 <= i < len(NUMBERS)]
+    expected = {site.INDEX, _page(built, number).notebook} | {_page(built, n).file for n in neighbours}
+    assert set(links) == expected
+    assert (built.folder / _page(built, number).notebook).read_text(encoding="utf-8") == (
+        COMMITTED / notebooks.filename(LESSONS[number])).read_text(encoding="utf-8"), "the download is lessons/'s"
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_exercises_are_stated_with_their_solutions_folded(built, number):
+    text = _html(built, _page(built, number).file)
+    mine = exercises(number)
+    assert text.count("<details>") == len(mine) == _page(built, number).exercises
+    for exercise in mine:
+        assert f"Exercise {exercise.number}: " in text
+        assert f"<summary>A solution of exercise {exercise.key}</summary>" in text
+
+
+def test_pages_fetch_nothing_from_elsewhere(built):
+    for path in built.folder.glob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r'<script[^>]+src=', text), f"{path.name} loads a script"
+        assert not re.search(r'(src|href)="(https?:)?//', text.replace('href="https://', "")), path.name
+
+
+def test_the_index_lists_every_lesson_with_what_it_shows(built):
+    text = _html(built, site.INDEX)
+    for page in built.pages:
+        assert f'href="{page.file}"' in text and f'href="{page.notebook}"' in text
+        assert page.title.split()[0] in text
+    lesson_1 = _page(built, 1)
+    assert "3*w1**2 + 2*w1*w2" in text, "a summary's stars are text, not emphasis"
+    assert "<code>backprop</code>" in text and f"{lesson_1.figures} figures" in text
+    assert "<code>why_none</code>" in text, "a helper imported by name counts too"
+
+
+def test_code_typed_into_a_cell_is_named_by_its_cell_not_a_temporary_file(built):
+    text = _html(built, _page(built, 15).file)
+    assert "made at: Cell In[" in text and "/ipykernel_" not in text
+
+
+def test_a_lesson_builds_the_same_page_again(built, tmp_path, capsys):
+    """Through the command line: one lesson alone gives the bytes of its page in the whole site (apart from
+    the links to its neighbours, which a one-lesson site has not got)."""
+    assert cli.main(["site", str(tmp_path), "--lessons", "2", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["kind"] == "site" and [page["number"] for page in document["pages"]] == [2]
+    name = _page(built, 2).file
+
+    def without_navigation(text):
+        return re.sub(r'<nav class="gradlab-pages">.*?</nav>', "", text, flags=re.S)
+
+    assert without_navigation((tmp_path / name).read_text(encoding="utf-8")) == without_navigation(
+        _html(built, name))
+
+
+def test_a_failing_cell_fails_the_build_naming_the_lesson_and_the_cell(tmp_path, monkeypatch):
+    source = tmp_path / "lesson_99.py"
+    source.write_text('"""A broken lesson\n\nIts second cell raises."""\n\n# %%\nx = 1\n\n# %%\n'
+                      'raise ValueError("planted")\n', encoding="utf-8")
+    monkeypatch.setitem(LESSONS, 99, Lesson(99, "A broken lesson", "Its second cell raises.", source))
+    with pytest.raises(site.SiteError, match=r"lesson 99, cell 3 \(`raise ValueError\(\"planted\"\)`\): "
+                                             r"ValueError: planted"):
+        site.build(tmp_path / "out", [99])
+
+
+# the pages in a browser -----------------------------------------------------------------------------------------
+
+
+def _browser():
+    """A headless Chromium through its driver, or a skip (a failure where REQUIRE_BROWSER is set)."""
+    missing = [name for name in (CHROMIUM, CHROMEDRIVER) if shutil.which(name) is None]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("selenium")
+    if missing:
+        reason = (f"no headless browser ({', '.join(missing)} not found): install Debian's chromium and "
+                  "chromium-driver, as .ci/run does, to load the site in a browser")
+        if os.environ.get(REQUIRE_BROWSER) == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                     "--disable-gpu", "--no-first-run"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(shutil.which(CHROMEDRIVER)))
+
+
+@pytest.fixture(scope="module")
+def served(built):
+    """The site over HTTP on loopback, as a reader's browser would get it."""
+    handler = functools.partial(_QuietHandler, directory=str(built.folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+#: What the browser reports about a page: sizes of its images and SVGs, its links, the ids it has.
+_MEASURE = """
+const box = e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; };
+return {
+  images: [...document.images].map(i => [i.naturalWidth, i.naturalHeight, ...box(i)]),
+  svgs: [...document.querySelectorAll('svg')].filter(s => !s.closest('details')).map(box),
+  links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
+  ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+  background: getComputedStyle(document.body).backgroundColor,
+};
+"""
+
+
+def test_every_page_loads_in_a_browser_with_its_figures_drawn_and_its_links_resolving(built, served,
+                                                                                     tmp_path_factory):
+    import urllib.parse
+
+    shots = Path(os.environ.get(SCREENSHOTS) or tmp_path_factory.mktemp("screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    names = [site.INDEX, *(page.file for page in built.pages)]
+    driver = _browser()
+    try:
+        for name in names:
+            driver.get(served + name)
+            errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            assert errors == [], f"{name}: console errors"
+            seen = driver.execute_script(_MEASURE)
+            page = next((p for p in built.pages if p.file == name), None)
+            if page is not None:
+                assert len(seen["images"]) == page.figures
+                assert len(seen["svgs"]) >= page.pictures
+            assert all(w > 0 and h > 0 for w, h, *_ in seen["images"]), f"{name}: an image that is not drawn"
+            assert all(w > 0 and h > 0 for *_, w, h in seen["images"]), f"{name}: an image of no size"
+            assert all(w > 0 and h > 0 for w, h in seen["svgs"]), f"{name}: an SVG of no size"
+            for link in seen["links"]:
+                target = urllib.parse.urlsplit(link)
+                if target.scheme or target.netloc:
+                    continue
+                if target.path:
+                    assert (built.folder / target.path).is_file(), f"{name}: a link to {link} goes nowhere"
+                elif target.fragment:
+                    found = {target.fragment, urllib.parse.unquote(target.fragment)} & set(seen["ids"])
+                    assert found, f"{name}: no #{target.fragment}"
+            path = shots / f"{name.removesuffix('.html')}.png"
+            driver.save_screenshot(str(path))
+            assert path.stat().st_size > 10_000
+        light = driver.execute_script(_MEASURE)["background"]
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                               {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        driver.get(served + _page(built, 1).file)
+        dark = driver.execute_script(_MEASURE)["background"]
+        driver.save_screenshot(str(shots / f"{_page(built, 1).file.removesuffix('.html')}-dark.png"))
+        assert light != dark and _brightness(dark) < 0.3 < _brightness(light), "dark mode follows the system"
+    finally:
+        driver.quit()
+
+
+def _brightness(css_color: str) -> float:
+    red, green, blue = (int(part) for part in re.findall(r"\d+", css_color)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
