@@ -96,7 +96,9 @@ class Site(Result):
         from rich.console import Group
         from rich.text import Text
 
-        table = compact_table(title=f"{len(self.pages)} lesson pages in {self.folder}", title_justify="left")
+        count = len(self.pages)
+        table = compact_table(title=f"{count} lesson page{'s' if count != 1 else ''} in {self.folder}",
+                              title_justify="left")
         for name, justify in (("lesson", "right"), ("page", "left"), ("ran", "right"), ("results", "right"),
                               ("figures", "right"), ("pictures", "right"), ("exercises", "right")):
             table.add_column(name, justify=justify)
