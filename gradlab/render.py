@@ -28,6 +28,18 @@ class Result(JupyterMixin):
     def __repr__(self):
         return to_text(self).rstrip("\n")
 
+    def _repr_mimebundle_(self, include=(), exclude=(), **kwargs):
+        """rich's bundle, with room under the HTML's last line: rich's <pre> scrolls sideways, and a box that
+        scrolls clips what hangs below its last line, so `Identity_1` would read `Identity 1`."""
+        bundle = super()._repr_mimebundle_(include, exclude, **kwargs)
+        if "text/html" in bundle:
+            bundle["text/html"] = bundle["text/html"].replace(_RICH_PRE, _RICH_PRE + PRE_ROOM, 1)
+        return bundle
+
+
+#: The start of the <pre> element of rich's HTML for Jupyter, and what gradlab adds to its style.
+_RICH_PRE, PRE_ROOM = '<pre style="', "padding-bottom:0.25em;"
+
 
 PASS, FAIL = Text("✓ ok", style="bold green"), Text("✗ FAIL", style="bold red")
 #: How each state of a compared value (gradlab.engine.tolerances.STATES) is shown.

@@ -175,3 +175,12 @@ def test_a_jacobian_row_knows_where_the_output_ends():
 
 def test_the_worst_entry_is_the_planted_one():
     assert _matvec(_jacobian_with_wrong((2, 1))).rows[0].worst == (2, 1)
+
+
+def test_the_html_keeps_room_under_its_last_line():
+    """rich's <pre> scrolls sideways, which clips what hangs below its last line (the underscores of
+    `Identity_1`) unless the box has room under it."""
+    from gradlab.render import PRE_ROOM
+
+    html = gradlab.compare(lambda x: x * x, 3.0)._repr_mimebundle_()["text/html"]
+    assert html.count(PRE_ROOM) == 1 and html.index(PRE_ROOM) < html.index(">")
