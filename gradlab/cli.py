@@ -11,6 +11,9 @@ for a non-finite value, and every document starts with "schema_version" (gradlab
                          "results": [{"cell": int, **gradlab.export.to_json(value)} for each gradlab result
                                      a cell displayed], "ok": bool}
     lesson all --json   {"schema_version", "kind": "lessons", "lessons": [lesson documents, in order], "ok": bool}
+    site DIR --json     {"schema_version", "kind": "site", "folder": str, "index": str, "seconds": float,
+                         "pages": [{"number", "title", "summary", "file", "notebook", "seconds", "helpers",
+                                    "results", "figures", "pictures", "exercises", "stderr"}]}
 
 Each result has a "kind": "comparison", "check", "numeric_gradient", "backprop", "exercise" (an answer's feedback;
 no "ok": an exercise left unanswered is not a failure), "secants", "derivative_curve", "step_study"...
@@ -387,7 +390,7 @@ def _lesson_numbers(text: str) -> list[int]:
     from gradlab.teaching.lessons import get
 
     try:
-        numbers = [get(part.strip()).number for part in text.split(",") if part.strip()]
+        numbers = list(dict.fromkeys(get(part.strip()).number for part in text.split(",") if part.strip()))
     except GradlabError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if not numbers:

@@ -37,6 +37,8 @@ class Result(JupyterMixin):
         return bundle
 
 
+#: Set to 1 in the environment, views draw static HTML only, no widgets (the static site's kernels set it).
+STATIC_HTML = "GRADLAB_STATIC_HTML"
 #: The start of the <pre> element of rich's HTML for Jupyter, and what gradlab adds to its style.
 _RICH_PRE, PRE_ROOM = '<pre style="', "padding-bottom:0.25em;"
 

@@ -41,6 +41,12 @@ def lesson_run():
     return run
 
 
+@pytest.fixture(scope="session")
+def not_the_users() -> tuple:
+    """The names of the environment variables that `user_env` leaves out."""
+    return NOT_THE_USERS
+
+
 @pytest.fixture
 def user_env() -> dict:
     """os.environ as a user's shell would have it: no log-level or colour settings left by the tests."""

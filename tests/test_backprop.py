@@ -2,6 +2,7 @@
 off the edges, the finite-difference marks, and the views (the terminal table at 80 columns, the SVG)."""
 
 import io
+import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -231,3 +232,31 @@ def test_small_arrays_are_shown_whole_in_the_table():
 def test_a_function_that_fails_at_the_arguments_is_one_gradlab_error():
     with pytest.raises(GradlabError, match="f fails at these arguments"):
         gradlab.backprop(lambda w: tf.constant([[1.0, 2.0]]) @ w, np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_steps_draw_a_slider_with_ipywidgets_unless_only_static_html_will_do(seeds, static, monkeypatch):
+    import importlib.machinery
+    import types
+
+    import IPython.display
+
+    from gradlab.render import STATIC_HTML
+
+    widgets = types.ModuleType("ipywidgets")
+    widgets.__spec__ = importlib.machinery.ModuleSpec("ipywidgets", None)
+    widgets.IntSlider = lambda **options: ("slider", options)
+    widgets.interactive = lambda show, step: ("interactive", step)
+    monkeypatch.setitem(sys.modules, "ipywidgets", widgets)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda value, raw=False: shown.append(value))
+    if static:
+        monkeypatch.setenv(STATIC_HTML, "1")
+    else:
+        monkeypatch.delenv(STATIC_HTML, raising=False)
+    steps = seeds["the chain rule"].steps()
+    steps._ipython_display_()
+    if static:
+        assert shown == [steps._repr_mimebundle_()], "every frame, as SVG in the page"
+    else:
+        assert shown[0][0] == "interactive" and shown[0][1][1]["max"] == len(steps.frames)

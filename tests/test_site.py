@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import json
 import os
@@ -12,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import NOT_THE_USERS
 
 from gradlab import cli
 from gradlab.teaching import notebooks, site
@@ -23,8 +23,8 @@ NUMBERS = sorted(LESSONS)
 COMMITTED = Path(__file__).resolve().parents[1] / "lessons"
 #: Figures each lesson displays (matplotlib, as PNG), and SVG pictures at least (a graph and its frames).
 FIGURES = {1: 2, 6: 1, 8: 1, 10: 1, 11: 1, 12: 1, 14: 1}
-PICTURES = {1: 1 + 7, 3: 1 + 9}
-#: Where the browser's screenshots go: $GRADLAB_SCREENSHOTS if set (CI keeps them), else a temporary folder.
+PICTURES = {1: 1 + 7, 3: 1 + 9}  # the graph, then one frame per step of the backward pass
+#: Where the browser's screenshots go: $GRADLAB_SCREENSHOTS if set (.ci/run sets it), else a temporary folder.
 SCREENSHOTS = "GRADLAB_SCREENSHOTS"
 #: Set to 1 where a missing browser must fail the browser test instead of skipping it (.ci/run does).
 REQUIRE_BROWSER = "GRADLAB_REQUIRE_BROWSER"
@@ -34,11 +34,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory):
+def built(tmp_path_factory, not_the_users):
     """The whole site, built once, its kernels started in a user's environment (no log-level settings)."""
     folder = tmp_path_factory.mktemp("site")
     with pytest.MonkeyPatch.context() as patch:
-        for name in NOT_THE_USERS:
+        for name in not_the_users:
             patch.delenv(name, raising=False)
         return site.build(folder)
 
@@ -69,12 +69,12 @@ def test_a_lesson_page_shows_every_output(built, number):
     assert page.stderr == [], "no lesson writes to stderr (TensorFlow's start-up notices stay hidden)"
     assert page.results > 0, "gradlab's tables render as HTML"
     assert page.figures == FIGURES.get(number, 0), "each figure a lesson displays is one image"
-    assert page.pictures >= PICTURES.get(number, 0), "the backprop graphs and their frames are drawn as SVG"
+    assert page.pictures == PICTURES.get(number, 0), "the backprop graphs and their frames are drawn as SVG"
     text = _html(built, page.file)
     images = len(re.findall(r'<img[^>]+src="data:image/png;base64,', text))
     assert images == page.figures, "every figure is an image inside the page"
-    assert text.count("<svg") >= page.pictures
-    assert f"<title>Lesson {number}: " in text
+    assert text.count("<svg") == page.pictures, "as SVG, not as a widget"
+    assert f"<title>{html.escape(LESSONS[number].heading)} · gradlab</title>" in text
     assert "jp-OutputArea-output" in text
 
 
@@ -96,24 +96,34 @@ def test_a_lesson_page_links_its_neighbours_the_index_and_its_notebook(built, nu
 def test_exercises_are_stated_with_their_solutions_folded(built, number):
     text = _html(built, _page(built, number).file)
     mine = exercises(number)
-    assert text.count("<details>") == len(mine) == _page(built, number).exercises
-    for exercise in mine:
-        assert f"Exercise {exercise.number}: " in text
-        assert f"<summary>A solution of exercise {exercise.key}</summary>" in text
+    folded = re.findall(r"<details>(.*?)</details>", text, re.S)
+    assert len(folded) == len(mine) == _page(built, number).exercises
+    for exercise, solution in zip(mine, folded):
+        assert f"Exercise {exercise.number}: {exercise.title}" in _plain(text)
+        assert solution.startswith(f"<summary>A solution of exercise {exercise.key}</summary>")
+        last_line = exercise.solution_source.strip().splitlines()[-1]
+        assert _plain(solution).count(last_line) == 1, "the solution's code"
+
+
+def _plain(page_html: str) -> str:
+    """The text of a piece of a page, as a reader sees it."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page_html))
 
 
 def test_pages_fetch_nothing_from_elsewhere(built):
+    """No scripts at all, and nothing but a link a reader clicks (<a href>) points off the site."""
     for path in built.folder.glob("*.html"):
         text = path.read_text(encoding="utf-8")
-        assert not re.search(r'<script[^>]+src=', text), f"{path.name} loads a script"
-        assert not re.search(r'(src|href)="(https?:)?//', text.replace('href="https://', "")), path.name
+        assert "<script" not in text, f"{path.name} has a script"
+        fetched = re.findall(r'<(?!a\b)(\w+)[^>]*\b(?:src|href)="((?:https?:)?//[^"]*)"', text)
+        assert fetched == [], f"{path.name} fetches from elsewhere"
 
 
 def test_the_index_lists_every_lesson_with_what_it_shows(built):
     text = _html(built, site.INDEX)
     for page in built.pages:
-        assert f'href="{page.file}"' in text and f'href="{page.notebook}"' in text
-        assert page.title.split()[0] in text
+        assert f'<a href="{page.file}">{html.escape(page.title)}</a>' in text
+        assert f'href="{page.notebook}"' in text
     lesson_1 = _page(built, 1)
     assert "3*w1**2 + 2*w1*w2" in text, "a summary's stars are text, not emphasis"
     assert "<code>backprop</code>" in text and f"{lesson_1.figures} figures" in text
@@ -122,16 +132,19 @@ def test_the_index_lists_every_lesson_with_what_it_shows(built):
 
 def test_code_typed_into_a_cell_is_named_by_its_cell_not_a_temporary_file(built):
     text = _html(built, _page(built, 15).file)
-    assert "made at: Cell In[" in text and "/ipykernel_" not in text
+    assert "/ipykernel_" not in text
+    cited = set(re.findall(r"Cell In\[(\d+)\], line \d+", text))
+    prompts = set(re.findall(r"\[(\d+)\]:", _plain(text)))
+    assert cited and cited <= prompts, "each cited cell is the page's cell with that prompt"
 
 
 def test_a_lesson_builds_the_same_page_again(built, tmp_path, capsys):
     """Through the command line: one lesson alone gives the bytes of its page in the whole site (apart from
-    the links to its neighbours, which a one-lesson site has not got)."""
-    assert cli.main(["site", str(tmp_path), "--lessons", "2", "--json"]) == 0
+    the links to its neighbours, which a one-lesson site has not got), its figures and pictures included."""
+    assert cli.main(["site", str(tmp_path), "--lessons", "1", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["kind"] == "site" and [page["number"] for page in document["pages"]] == [2]
-    name = _page(built, 2).file
+    assert document["kind"] == "site" and [page["number"] for page in document["pages"]] == [1]
+    name = _page(built, 1).file
 
     def without_navigation(text):
         return re.sub(r'<nav class="gradlab-pages">.*?</nav>', "", text, flags=re.S)
@@ -141,13 +154,15 @@ def test_a_lesson_builds_the_same_page_again(built, tmp_path, capsys):
 
 
 def test_a_failing_cell_fails_the_build_naming_the_lesson_and_the_cell(tmp_path, monkeypatch):
-    source = tmp_path / "lesson_99.py"
-    source.write_text('"""A broken lesson\n\nIts second cell raises."""\n\n# %%\nx = 1\n\n# %%\n'
-                      'raise ValueError("planted")\n', encoding="utf-8")
-    monkeypatch.setitem(LESSONS, 99, Lesson(99, "A broken lesson", "Its second cell raises.", source))
-    with pytest.raises(site.SiteError, match=r"lesson 99, cell 3 \(`raise ValueError\(\"planted\"\)`\): "
-                                             r"ValueError: planted"):
-        site.build(tmp_path / "out", [99])
+    """Lesson 99's cell raises while lesson 98 still runs: 98 is stopped, and the error is 99's alone."""
+    for number, body in ((98, "import time\ntime.sleep(120)"), (99, 'raise ValueError("planted")')):
+        source = tmp_path / f"lesson_{number}.py"
+        source.write_text(f'"""Lesson {number}\n\nA lesson."""\n\n# %%\nx = 1\n\n# %%\n{body}\n', encoding="utf-8")
+        monkeypatch.setitem(LESSONS, number, Lesson(number, f"Lesson {number}", "A lesson.", source))
+    with pytest.raises(site.SiteError) as raised:
+        site.build(tmp_path / "out", [98, 99], jobs=2)
+    assert str(raised.value) == 'lesson 99, cell 3 (`raise ValueError("planted")`): ValueError: planted'
+    assert not (tmp_path / "out" / site.INDEX).exists()
 
 
 # the pages in a browser -----------------------------------------------------------------------------------------
@@ -198,10 +213,11 @@ _MEASURE = """
 const box = e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; };
 return {
   images: [...document.images].map(i => [i.naturalWidth, i.naturalHeight, ...box(i)]),
-  svgs: [...document.querySelectorAll('svg')].filter(s => !s.closest('details')).map(box),
+  svgs: [...document.querySelectorAll('svg')].map(box),
   links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
   ids: [...document.querySelectorAll('[id]')].map(e => e.id),
   background: getComputedStyle(document.body).backgroundColor,
+  ok: (e => e && getComputedStyle(e).color)(document.querySelector('[style*="color: #008000"]')),
 };
 """
 
@@ -223,7 +239,7 @@ def test_every_page_loads_in_a_browser_with_its_figures_drawn_and_its_links_reso
             page = next((p for p in built.pages if p.file == name), None)
             if page is not None:
                 assert len(seen["images"]) == page.figures
-                assert len(seen["svgs"]) >= page.pictures
+                assert len(seen["svgs"]) == page.pictures
             assert all(w > 0 and h > 0 for w, h, *_ in seen["images"]), f"{name}: an image that is not drawn"
             assert all(w > 0 and h > 0 for *_, w, h in seen["images"]), f"{name}: an image of no size"
             assert all(w > 0 and h > 0 for w, h in seen["svgs"]), f"{name}: an SVG of no size"
@@ -239,13 +255,15 @@ def test_every_page_loads_in_a_browser_with_its_figures_drawn_and_its_links_reso
             path = shots / f"{name.removesuffix('.html')}.png"
             driver.save_screenshot(str(path))
             assert path.stat().st_size > 10_000
-        light = driver.execute_script(_MEASURE)["background"]
+        driver.get(served + _page(built, 1).file)
+        light = driver.execute_script(_MEASURE)
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
         driver.get(served + _page(built, 1).file)
-        dark = driver.execute_script(_MEASURE)["background"]
+        dark = driver.execute_script(_MEASURE)
         driver.save_screenshot(str(shots / f"{_page(built, 1).file.removesuffix('.html')}-dark.png"))
-        assert light != dark and _brightness(dark) < 0.3 < _brightness(light), "dark mode follows the system"
+        assert _brightness(dark["background"]) < 0.3 < _brightness(light["background"]), "dark follows the system"
+        assert _brightness(dark["ok"]) > _brightness(light["ok"]) + 0.2, "rich's green brightens on a dark page"
     finally:
         driver.quit()
 

@@ -200,12 +200,16 @@ class BackwardSteps(Result):
         return bundle
 
     def _ipython_display_(self):
-        """A slider over the frames where ipywidgets is installed; every frame in a row otherwise."""
+        """A slider over the frames where ipywidgets is installed; every frame in a row otherwise, or where
+        only static HTML will do (gradlab.render.STATIC_HTML)."""
         import importlib.util
+        import os
 
         from IPython.display import SVG, display
 
-        if importlib.util.find_spec("ipywidgets") is None:
+        from gradlab.render import STATIC_HTML
+
+        if importlib.util.find_spec("ipywidgets") is None or os.environ.get(STATIC_HTML) == "1":
             display(self._repr_mimebundle_(), raw=True)
             return
         import ipywidgets

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
+import contextlib
 import html
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gradlab.errors import GradlabError
-from gradlab.render import Result, compact_table
+from gradlab.render import STATIC_HTML, Result, compact_table
 from gradlab.teaching import notebooks
 from gradlab.teaching.lessons import LESSONS, Lesson, escape_markdown, get
 
@@ -32,8 +35,8 @@ __all__ = ["JOBS", "Page", "Site", "SiteError", "build"]
 
 #: Notebooks executed at the same time, each in its own kernel.
 JOBS = 2
-#: Seconds one cell may run before the build gives up on it.
-CELL_TIMEOUT = 600
+#: Seconds one cell may run before the build gives up on it (the slowest takes a few).
+CELL_TIMEOUT = 180
 #: The nbconvert template (site_templates/gradlab): JupyterLab's look, dark when the system is, no scripts.
 TEMPLATES = Path(__file__).with_name("site_templates")
 INDEX = "index.html"
@@ -118,83 +121,165 @@ class Site(Result):
 def build(folder, numbers=None, jobs: int | None = None, timeout: int = CELL_TIMEOUT, progress=None) -> Site:
     """Build the site into `folder` (created if needed): the lessons `numbers` (default: all), `jobs` at a time
     (default: JOBS); `progress(lesson, seconds)` is called as each lesson's notebook finishes running."""
-    exporter = _exporter()
+    tools = _Tools()
+    exporter = tools.exporter()
     lessons = [get(number) for number in sorted(LESSONS if numbers is None else set(numbers))]
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder, None)
     start = time.perf_counter()
-    executed = asyncio.run(_execute_all(lessons, jobs or JOBS, timeout, progress))
+    executed = _run_all(tools, lessons, jobs or JOBS, timeout, progress)
     pages = []
     for position, (lesson, (nb, seconds)) in enumerate(zip(lessons, executed)):
         before = lessons[position - 1] if position else None
         after = lessons[position + 1] if position + 1 < len(lessons) else None
         page = _page(lesson, nb, seconds)
         _add_navigation(nb, lesson, before, after)
-        body, _ = exporter.from_notebook_node(nb)
-        (folder / page.file).write_text(body, encoding="utf-8")
-        (folder / page.notebook).write_text(notebooks.dumps(notebooks.notebook(lesson)), encoding="utf-8")
+        _write(folder / page.file, exporter.from_notebook_node(nb)[0])
+        _write(folder / page.notebook, notebooks.dumps(notebooks.notebook(lesson)))
         pages.append(page)
-    body, _ = exporter.from_notebook_node(_index_notebook(pages))
-    (folder / INDEX).write_text(body, encoding="utf-8")
+    _write(folder / INDEX, exporter.from_notebook_node(_index_notebook(pages))[0])
     return Site(folder, pages, time.perf_counter() - start)
+
+
+def _write(path: Path, text: str | None) -> None:
+    """Write a page (or, with no text, make the folder), a SiteError where the system refuses."""
+    try:
+        if text is None:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise SiteError(f"cannot write {path}: {error.strerror or error}; name a folder you can write to") from None
 
 
 # executing ------------------------------------------------------------------------------------------------------
 
 
-def _requirements():
-    """nbformat, nbclient and the async kernel manager, or a SiteError naming the extra to install."""
-    try:
-        import nbformat
-        from jupyter_client.manager import AsyncKernelManager
-        from nbclient import NotebookClient
-        import ipykernel  # noqa: F401 - the kernels run it
-        import nbconvert  # noqa: F401
-    except ImportError as missing:
-        raise SiteError(f"building the site needs {missing.name}: pip install \"gradlab-tf[site]\"") from None
-    return nbformat, NotebookClient, AsyncKernelManager
+class _Tools:
+    """nbformat, nbclient, nbconvert and a kernel manager for this Python, or a SiteError naming the extra."""
 
-
-async def _execute_all(lessons: list[Lesson], jobs: int, timeout: int, progress):
-    slots = asyncio.Semaphore(jobs)
-    return await asyncio.gather(*[_execute(lesson, slots, timeout, progress) for lesson in lessons])
-
-
-async def _execute(lesson: Lesson, slots: asyncio.Semaphore, timeout: int, progress=None):
-    """The lesson's notebook with every cell's outputs, and how long it ran; SiteError names a failing cell."""
-    nbformat, NotebookClient, AsyncKernelManager = _requirements()
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
-    class ThisPython(AsyncKernelManager):
-        """A kernel of the Python that builds the site, whatever kernels Jupyter knows of."""
-
-        @property
-        def kernel_spec(self):
+    def __init__(self):
+        try:
+            import ipykernel  # noqa: F401 - the kernels run it
+            import nbconvert
+            import nbformat
             from jupyter_client.kernelspec import KernelSpec
+            from jupyter_client.manager import AsyncKernelManager
+            from nbclient import NotebookClient, exceptions
+        except ImportError as missing:
+            raise SiteError(f"building the site needs {missing.name}: pip install \"gradlab-tf[site]\"") from None
+        self.nbformat, self.nbconvert = nbformat, nbconvert
+        self.NotebookClient, self.exceptions = NotebookClient, exceptions
 
-            argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-            return KernelSpec(argv=argv, display_name="Python 3", language="python")
+        class ThisPython(AsyncKernelManager):
+            """A kernel of the Python that builds the site, whatever kernels Jupyter knows of; its views are
+            static HTML (no widgets, which a page without scripts could not show)."""
 
-    nb = nbformat.reads(notebooks.dumps(notebooks.notebook(lesson)), as_version=4)
+            @property
+            def kernel_spec(self):
+                argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+                return KernelSpec(argv=argv, display_name="Python 3", language="python", env={STATIC_HTML: "1"})
+
+        self.kernel = ThisPython
+
+    def exporter(self):
+        return self.nbconvert.HTMLExporter(template_name="gradlab", extra_template_basedirs=[str(TEMPLATES)],
+                                           exclude_output_prompt=True)
+
+
+def _run_all(tools: _Tools, lessons: list[Lesson], jobs: int, timeout: int, progress) -> list:
+    """(notebook, seconds) of every lesson, in order. The kernels are driven from an event loop in a thread of
+    its own: nbclient then installs no signal handlers, Ctrl-C reaches this thread as KeyboardInterrupt, and a
+    caller's own running loop (Jupyter's) is not in the way. On Ctrl-C or a failing lesson the others are
+    cancelled and their kernels shut down before this returns or raises."""
+    loop = asyncio.new_event_loop()
+    clients = []
+    task = loop.create_task(_execute_all(tools, lessons, jobs, timeout, progress, clients))
+    outcome = {}
+
+    def drive():
+        asyncio.set_event_loop(loop)
+        try:
+            outcome["value"] = loop.run_until_complete(task)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = error
+        finally:  # what nbclient left running (its kernel-alive polls), cancelled as asyncio.run would
+            left = asyncio.all_tasks(loop)
+            for pending in left:
+                pending.cancel()
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(asyncio.gather(*(_shut_down(client) for client in clients)))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = threading.Thread(target=drive, name="gradlab-site", daemon=True)
+    thread.start()
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join()  # the kernels shut down; a second Ctrl-C leaves them to notice their parent has gone
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+async def _shut_down(client) -> None:
+    """The client's kernel shut down if a cancellation left it running, and nbclient's exit hook for it
+    removed (at exit it would reach for sockets of a loop that is closed)."""
+    atexit.unregister(client._cleanup_kernel)
+    if client.km is not None and client.km.has_kernel:
+        with contextlib.suppress(Exception):
+            await client.km.shutdown_kernel(now=True)
+
+
+async def _execute_all(tools: _Tools, lessons: list[Lesson], jobs: int, timeout: int, progress, clients) -> list:
+    """Run the lessons `jobs` at a time; the first failing lesson (by number) stops the others."""
+    slots, stopping = asyncio.Semaphore(jobs), asyncio.Event()
+    tasks = [asyncio.ensure_future(_execute(tools, lesson, slots, stopping, timeout, progress, clients))
+             for lesson in lessons]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        stopping.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
+    if failed:
+        raise failed[0]
+    return [task.result() for task in tasks]
+
+
+async def _execute(tools: _Tools, lesson: Lesson, slots, stopping, timeout: int, progress, clients):
+    """The lesson's notebook with every cell's outputs, and how long it ran; SiteError names a failing cell."""
+    nb = tools.nbformat.reads(notebooks.dumps(notebooks.notebook(lesson)), as_version=4)
+    errors = tools.exceptions
     async with slots:
         with tempfile.TemporaryDirectory(prefix="gradlab-site-") as scratch, \
                 open(Path(scratch) / "kernel.log", "w+b") as log:
-            client = NotebookClient(nb, timeout=timeout, kernel_manager_class=ThisPython, record_timing=False,
-                                    coalesce_streams=True,
-                                    resources={"metadata": {"path": scratch}})
+            client = tools.NotebookClient(nb, timeout=timeout, kernel_manager_class=tools.kernel,
+                                          record_timing=False, coalesce_streams=True,
+                                          resources={"metadata": {"path": scratch}})
+            clients.append(client)
             start = time.perf_counter()
             try:
                 await client.async_execute(stdout=log, stderr=log)
-            except CellExecutionError as error:
-                raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: {error.ename}: "
-                                f"{_last_line(error.evalue)}") from None
-            except CellTimeoutError:
-                raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: still running after "
-                                f"{timeout} s") from None
-            except DeadKernelError:
-                log.seek(0)
-                raise SiteError(f"lesson {lesson.number}: its kernel died "
-                                f"({_last_line(log.read().decode(errors='replace'))})") from None
+            except BaseException as error:
+                if stopping.is_set():  # cancelled because another lesson failed, or Ctrl-C
+                    raise asyncio.CancelledError from None
+                if isinstance(error, errors.CellExecutionError):
+                    raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: {error.ename}: "
+                                    f"{_last_line(error.evalue)}") from None
+                if isinstance(error, errors.CellTimeoutError):
+                    raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: still running after "
+                                    f"{timeout} s") from None
+                if isinstance(error, Exception):  # the kernel died, or did not start
+                    log.seek(0)
+                    told = _last_line(log.read().decode(errors="replace")) or _last_line(error)
+                    raise SiteError(f"lesson {lesson.number}: its kernel failed ({told})") from None
+                raise
             seconds = time.perf_counter() - start
             if progress is not None:
                 progress(lesson, seconds)
@@ -268,14 +353,6 @@ def _exercises(number: int):
 
 
 # pages ----------------------------------------------------------------------------------------------------------
-
-
-def _exporter():
-    _requirements()
-    from nbconvert import HTMLExporter
-
-    return HTMLExporter(template_name="gradlab", extra_template_basedirs=[str(TEMPLATES)],
-                        exclude_input_prompt=True, exclude_output_prompt=True)
 
 
 def _markdown_cell(source: str, cell_id: str):
