@@ -1,11 +1,18 @@
 """Benchmark of gradlab.check against tf.test.compute_gradient, numdifftools and a plain tape gradient: time, accuracy, memory.
 
-Run: python benchmarks/bench_check.py [--quick] [--repeat K] [--json FILE]
+Run: python benchmarks/bench_check.py [--quick] [--repeat K] [--no-ops] [--json FILE]
 
 All tools run in one process, on the same functions, in float64. Before anything is timed TensorFlow is
-warmed up once (an unrelated tf.function and an eager op), so the process's one-time start-up is not charged
-to whichever tool runs first. "first call" builds a fresh Python function (and, for the MLP, a fresh model
-with the same weights) for each tool, so no tf.function or Keras cache from another tool is reused.
+warmed up once (an unrelated tf.function and an eager op) and gradlab's modules are imported, so the
+process's one-time start-up is not charged to whichever tool runs first, and each case's f is called once
+(its eager kernels are shared by all tools). "first call" builds a fresh Python
+function (and, for the MLP, a fresh model with the same weights) for each tool, so no tf.function, Keras or
+gradlab trace from another call is reused.
+
+The floor of a full check is the time of its 4n evaluations of f alone (Richardson and central; 2n forward): f under
+tf.vectorized_map over chunks of perturbed points of the size gradlab uses, XLA where gradlab would compile,
+traced and compiled before timing. gradlab's time over the floor is what its tracing, checks and bookkeeping
+add to that.
 """
 
 import argparse
@@ -33,16 +40,27 @@ ELEMENTWISE_SIZE = 1000
 MLP_LAYERS = (256, 1024, 768, 10)
 MLP_BATCH = 64
 MEMORY_SIZES = (1000, 10_000)
+#: f evaluations per entry in a full check (richardson): the floor's count.
+EVALUATIONS_PER_ENTRY = 4
 #: compute_gradient is run once (first call only) at and above this size: ~10 s per call.
 SINGLE_CALL_FROM = 10_000
 
 TARGETS = {
+    "full_speed_100": 1.0,
     "full_speed_1000": 5.0,
     "full_speed_10000": 10.0,
+    "floor_10000": 1.5,
     "error_ratio": 1000.0,
     "fast_vs_tape": 3.0,
     "rel_error": 1e-10,
+    "variables_speedup": 20.0,  # against VARIABLES_BEFORE_S
+    "variables_vs_arguments": 2.0,
+    "conv_full_s": 10.0,
+    "ops_vs_compute_gradient": 1.0,  # every op of the op table, first calls
 }
+#: Full mode on the 771-parameter MLP's variables when they were evaluated one eager call per perturbation
+#: (the measurement the variables target is set against).
+VARIABLES_BEFORE_S = 13.0
 
 
 # measuring ------------------------------------------------------------------------------------------------------
@@ -121,6 +139,32 @@ def warm_up():
         value = unrelated(a)
     tape.gradient(value, a).numpy()
     (tf.exp(a) * 2.0).numpy()
+    gradlab.check  # imports gradlab's engine: module loading, not a call
+
+
+# the evaluation floor ---------------------------------------------------------------------------------------------
+
+
+def floor_seconds(make_f, x, per_entry=EVALUATIONS_PER_ENTRY):
+    """The time of a full check's per_entry * n evaluations of f alone, each at x with one entry moved: f under
+    tf.vectorized_map over chunks of gradlab's size, XLA where gradlab compiles, traced before timing."""
+    from gradlab.engine.tolerances import CHUNK_ELEMENTS, XLA_THRESHOLD
+
+    f = make_f()
+    n = x.size
+    outputs = tf.convert_to_tensor(f(tf.constant(x))).shape.num_elements()
+    evaluations = per_entry * n
+    rows = int(min(evaluations, max(1, CHUNK_ELEMENTS // max(n, outputs))))
+    moved = np.tile(x, (rows, 1))
+    moved[np.arange(rows), np.arange(rows) % n] += 1e-4
+    moved = tf.constant(moved)
+    batched = tf.function(lambda points: tf.vectorized_map(f, points), jit_compile=evaluations * n >= XLA_THRESHOLD)
+    batched(moved).numpy()
+    chunks = -(-evaluations // rows)
+    start = time.perf_counter()
+    for _ in range(chunks):
+        batched(moved).numpy()
+    return time.perf_counter() - start
 
 
 # functions under test ---------------------------------------------------------------------------------------------
@@ -210,12 +254,14 @@ def bench_tool(case, n, tool, first, again, analytic, repeat, memory=None):
 
 def scalar_case(n, repeat, memory):
     x = point(n, seed=n)
+    make_scalar_tf()(tf.constant(x))  # f's eager kernels exist before either tool's first call
     analytic = scalar_grad(x)
     case = f"1 scalar n={n}"
     rows = []
     track = memory if n in MEMORY_SIZES else None
     rows.append(bench_tool(case, n, "gradlab", lambda: run_gradlab(make_scalar_tf, x),
                            lambda: run_gradlab(make_scalar_tf, x), analytic, repeat, track))
+    rows[-1]["floor_s"] = floor_seconds(make_scalar_tf, x)
     cg_repeat = 0 if n >= SINGLE_CALL_FROM else repeat
     rows.append(bench_tool(case, n, "compute_gradient", lambda: run_compute_gradient(make_scalar_tf, x),
                            lambda: run_compute_gradient(make_scalar_tf, x), analytic, cg_repeat, track))
@@ -227,14 +273,17 @@ def scalar_case(n, repeat, memory):
 
 def elementwise_case(n, repeat):
     x = point(n, seed=7)
+    make_elementwise_tf()(tf.constant(x))  # f's eager kernels exist before either tool's first call
     analytic = elementwise_jacobian(x)
     case = f"2 Jacobian {n}→{n}"
-    return [
+    rows = [
         bench_tool(case, n, "gradlab", lambda: run_gradlab(make_elementwise_tf, x),
                    lambda: run_gradlab(make_elementwise_tf, x), analytic, repeat),
         bench_tool(case, n, "compute_gradient", lambda: run_compute_gradient(make_elementwise_tf, x),
                    lambda: run_compute_gradient(make_elementwise_tf, x), analytic, repeat),
     ]
+    rows[0]["floor_s"] = floor_seconds(make_elementwise_tf, x)
+    return rows
 
 
 # the Keras MLP ----------------------------------------------------------------------------------------------------
@@ -313,11 +362,18 @@ def mlp_case(repeat):
 # variables mode ---------------------------------------------------------------------------------------------------
 
 VARIABLES_LAYERS = (8, 64, 3)
+VARIABLES_BATCH = 32
+#: A small float64 CNN of about 10,000 parameters: input shape, the Conv2D filters, the Dense width, outputs.
+CONV_INPUT = (8, 8, 2)
+CONV_FILTERS = (16, 16)
+CONV_DENSE = 28
+CONV_OUTPUTS = 3
+CONV_BATCH = 8
 
 
 def variables_case():
     """Full mode on a small Keras MLP's weights (variables=) against the same loss written as a function of its
-    weights (arguments mode), first calls, fresh models with the same weights."""
+    weights (arguments mode), and full mode on a small CNN's weights; first calls, fresh models."""
     import keras
 
     def build():
@@ -327,11 +383,13 @@ def variables_case():
                                  keras.layers.Dense(VARIABLES_LAYERS[2], dtype="float64")])
 
     rng = np.random.default_rng(4)
-    inputs = tf.constant(rng.standard_normal((32, VARIABLES_LAYERS[0])))
-    targets = tf.constant(rng.standard_normal((32, VARIABLES_LAYERS[-1])))
+    inputs = tf.constant(rng.standard_normal((VARIABLES_BATCH, VARIABLES_LAYERS[0])))
+    targets = tf.constant(rng.standard_normal((VARIABLES_BATCH, VARIABLES_LAYERS[-1])))
     model = build()
+    before = [v.numpy().tobytes() for v in model.trainable_variables]
     seconds, result = timed(lambda: gradlab.check(lambda: tf.reduce_mean((model(inputs) - targets) ** 2),
                                                   variables=model.trainable_variables))
+    restored = [v.numpy().tobytes() for v in model.trainable_variables] == before
     weights = [w.numpy() for w in build().trainable_variables]
 
     def as_arguments(w1, b1, w2, b2):
@@ -339,21 +397,90 @@ def variables_case():
         return tf.reduce_mean((tf.matmul(hidden, w2) + b2 - targets) ** 2)
 
     arguments_seconds, arguments = timed(lambda: gradlab.check(as_arguments, *weights))
+    conv = conv_case()
     return {"layers": list(VARIABLES_LAYERS), "params": int(sum(w.size for w in weights)),
             "variables_s": seconds, "variables_ok": bool(result.ok), "variables_evaluation": result.evaluation,
-            "arguments_s": arguments_seconds, "arguments_ok": bool(arguments.ok),
-            "arguments_evaluation": arguments.evaluation, "ratio": seconds / arguments_seconds}
+            "variables_restored": restored, "arguments_s": arguments_seconds, "arguments_ok": bool(arguments.ok),
+            "arguments_evaluation": arguments.evaluation, "ratio": seconds / arguments_seconds,
+            "speedup": VARIABLES_BEFORE_S / seconds, "conv": conv}
+
+
+def conv_case():
+    """Full mode on every weight of a small float64 CNN (two Conv2D, two Dense), first call."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input(CONV_INPUT, dtype="float64")]
+    layers += [keras.layers.Conv2D(filters, 3, activation="tanh", dtype="float64") for filters in CONV_FILTERS]
+    layers += [keras.layers.Flatten(dtype="float64"), keras.layers.Dense(CONV_DENSE, activation="tanh", dtype="float64"),
+               keras.layers.Dense(CONV_OUTPUTS, dtype="float64")]
+    model = keras.Sequential(layers)
+    rng = np.random.default_rng(5)
+    inputs = tf.constant(rng.standard_normal((CONV_BATCH, *CONV_INPUT)))
+    targets = tf.constant(rng.standard_normal((CONV_BATCH, CONV_OUTPUTS)))
+    before = [v.numpy().tobytes() for v in model.trainable_variables]
+    seconds, result = timed(lambda: gradlab.check(lambda: tf.reduce_mean((model(inputs) - targets) ** 2),
+                                                  variables=model.trainable_variables))
+    return {"params": int(model.count_params()), "seconds": seconds, "ok": bool(result.ok),
+            "evaluations": int(result.evaluations), "evaluation": result.evaluation,
+            "restored": [v.numpy().tobytes() for v in model.trainable_variables] == before}
 
 
 def variables_table(info):
-    table = Table(title=f"Case 5: full mode on a Keras MLP {'→'.join(map(str, info['layers']))} "
-                        f"({info['params']} float64 parameters), first calls", title_justify="left")
-    for name in ("how", "time", "ok", "f evaluated"):
+    conv = info["conv"]
+    table = Table(title=f"Case 5: full mode on Keras weights, first calls: an MLP {'→'.join(map(str, info['layers']))} "
+                        f"({info['params']} float64 parameters) and a CNN ({conv['params']:,} parameters)",
+                  title_justify="left")
+    for name in ("how", "time", "ok", "restored", "f evaluated"):
         table.add_column(name, justify="right" if name == "time" else "left")
-    table.add_row("check(loss, variables=model.trainable_variables)", fmt_s(info["variables_s"]),
-                  str(info["variables_ok"]), escape(info["variables_evaluation"]))
-    table.add_row("check(loss_of_weights, *weights)", fmt_s(info["arguments_s"]), str(info["arguments_ok"]),
-                  escape(info["arguments_evaluation"]))
+    table.add_row("MLP: check(loss, variables=model.trainable_variables)", fmt_s(info["variables_s"]),
+                  str(info["variables_ok"]), str(info["variables_restored"]), escape(info["variables_evaluation"]))
+    table.add_row("MLP: check(loss_of_weights, *weights)", fmt_s(info["arguments_s"]), str(info["arguments_ok"]),
+                  "", escape(info["arguments_evaluation"]))
+    table.add_row(f"CNN {CONV_INPUT} → Conv2D {CONV_FILTERS} → Dense {CONV_DENSE} → {CONV_OUTPUTS}, batch "
+                  f"{CONV_BATCH}: check(loss, variables=...)", fmt_s(conv["seconds"]), str(conv["ok"]),
+                  str(conv["restored"]), escape(conv["evaluation"]))
+    return table
+
+
+# the op table -----------------------------------------------------------------------------------------------------
+
+OP_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests", "test_op_table.py")
+
+
+def ops_case():
+    """First calls of gradlab.check and compute_gradient on every float64 op of tests/test_op_table.py (the
+    scalar sum(op(*args) * w) the tests check), each on a fresh function; None without that file."""
+    import importlib.util
+
+    if not os.path.exists(OP_TABLE):
+        return None
+    spec = importlib.util.spec_from_file_location("op_table", OP_TABLE)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    rows = []
+    for name in table.NAMES:
+        args = table.case_point(name, "float64", 0)
+        op = table.CASES[name][0]
+        seconds, result = timed(lambda: gradlab.check(table.scalar(op, args), *args))
+        cg_seconds, _ = timed(lambda: tf.test.compute_gradient(table.scalar(op, args), [tf.constant(a) for a in args]))
+        rows.append({"op": name, "entries": int(sum(np.size(a) for a in args)), "gradlab_s": seconds,
+                     "compute_gradient_s": cg_seconds, "ratio": cg_seconds / seconds, "ok": bool(result.ok),
+                     "evaluation": result.evaluation})
+    rows.sort(key=lambda row: row["ratio"])
+    return rows
+
+
+def ops_table(rows, shown=12):
+    ratios = np.array([row["ratio"] for row in rows])
+    table = Table(title=f"Case 6: the op table ({len(rows)} float64 ops, small sizes), first calls: the "
+                        f"{shown} with the lowest compute_gradient/gradlab time; median {np.median(ratios):.2f}×, "
+                        f"{int(np.sum(ratios < 1))} slower than compute_gradient", title_justify="left")
+    for name in ("op", "entries", "gradlab", "compute_gradient", "cg/gradlab", "ok", "f evaluated"):
+        table.add_column(name, justify="left" if name in ("op", "ok", "f evaluated") else "right")
+    for row in rows[:shown]:
+        table.add_row(row["op"], str(row["entries"]), fmt_s(row["gradlab_s"]), fmt_s(row["compute_gradient_s"]),
+                      fmt_x(row["ratio"]), str(row["ok"]), escape(row["evaluation"]))
     return table
 
 
@@ -390,16 +517,17 @@ def add_ratios(rows):
 def accuracy_table(rows):
     table = Table(title="Cases 1–2: time and max |error| against the analytic gradient (float64)", title_justify="left")
     for name, justify in (("case", "left"), ("tool", "left"), ("first call", "right"), ("repeated (median)", "right"),
-                          ("numeric err", "right"), ("tape err", "right"), ("cg/tool time 1st", "right"),
-                          ("cg/tool time rep", "right"), ("cg/tool err", "right")):
+                          ("floor", "right"), ("1st ÷ floor", "right"), ("numeric err", "right"), ("tape err", "right"),
+                          ("cg/tool time 1st", "right"), ("cg/tool time rep", "right"), ("cg/tool err", "right")):
         table.add_column(name, justify=justify)
     previous = None
     for row in rows:
         repeated = fmt_s(row["repeat_s"]) + (f" (k={row['repeat_k']})" if row["repeat_s"] is not None else " (not run)")
+        floor = row.get("floor_s")
         table.add_row(row["case"] if row["case"] != previous else "", row["tool"], fmt_s(row["first_s"]), repeated,
-                      fmt_e(row["err_numeric"]), fmt_e(row["err_tape"]), fmt_x(row["cg_over_tool_first"]),
-                      fmt_x(row["cg_over_tool_repeat"]), fmt_x(row["cg_err_over_tool_err"]),
-                      end_section=False)
+                      fmt_s(floor), fmt_x(floor and row["first_s"] / floor), fmt_e(row["err_numeric"]),
+                      fmt_e(row["err_tape"]), fmt_x(row["cg_over_tool_first"]), fmt_x(row["cg_over_tool_repeat"]),
+                      fmt_x(row["cg_err_over_tool_err"]), end_section=False)
         previous = row["case"]
     return table
 
@@ -432,18 +560,38 @@ def memory_table(memory):
     return table
 
 
-def evaluate_targets(rows, info):
+def evaluate_targets(rows, info, variables, ops):
     targets = []
 
     def add(name, measured, target, passed, shown):
         targets.append({"target": name, "measured": measured, "goal": target,
                         "pass": None if measured is None else bool(passed), "shown": shown})
 
-    for n, key in ((1000, "full_speed_1000"), (10_000, "full_speed_10000")):
+    for n, key in ((100, "full_speed_100"), (1000, "full_speed_1000"), (10_000, "full_speed_10000")):
         row = next((r for r in rows if r["n"] == n and r["tool"] == "gradlab" and r["case"].startswith("1")), None)
         ratio = row and row["cg_over_tool_first"]
-        add(f"full mode ≥ {TARGETS[key]:g}× faster than compute_gradient, n={n}, first call", ratio,
+        add(f"full mode ≥ {TARGETS[key]:g}× as fast as compute_gradient, n={n}, first call", ratio,
             f"≥ {TARGETS[key]:g}×", ratio is not None and ratio >= TARGETS[key], fmt_x(ratio))
+    row = next((r for r in rows if r["n"] == 10_000 and r["tool"] == "gradlab" and r["case"].startswith("1")), None)
+    ratio = row and row["first_s"] / row["floor_s"]
+    add(f"full mode within {TARGETS['floor_10000']:g}× its evaluation floor, n=10000, first call", ratio,
+        f"≤ {TARGETS['floor_10000']:g}×", ratio is not None and ratio <= TARGETS["floor_10000"], fmt_x(ratio))
+    speedup = variables["speedup"]
+    add(f"variables full mode, {variables['params']}-parameter MLP, ≥ {TARGETS['variables_speedup']:g}× faster than "
+        f"one eager call per perturbation ({VARIABLES_BEFORE_S:g} s)", speedup, f"≥ {TARGETS['variables_speedup']:g}×",
+        speedup >= TARGETS["variables_speedup"], f"{fmt_x(speedup)} ({fmt_s(variables['variables_s'])})")
+    ratio = variables["ratio"]
+    add(f"variables full mode within {TARGETS['variables_vs_arguments']:g}× arguments mode on the same loss", ratio,
+        f"≤ {TARGETS['variables_vs_arguments']:g}×", ratio <= TARGETS["variables_vs_arguments"], fmt_x(ratio))
+    conv = variables["conv"]
+    add(f"variables full mode on a {conv['params']:,}-parameter Conv2D model under {TARGETS['conv_full_s']:g} s",
+        conv["seconds"], f"< {TARGETS['conv_full_s']:g} s", conv["seconds"] < TARGETS["conv_full_s"],
+        fmt_s(conv["seconds"]))
+    if ops is not None:
+        worst = ops[0]
+        add(f"no op of the op table slower than compute_gradient, first calls ({len(ops)} ops; worst shown)",
+            worst["ratio"], f"≥ {TARGETS['ops_vs_compute_gradient']:g}×",
+            worst["ratio"] >= TARGETS["ops_vs_compute_gradient"], f"{fmt_x(worst['ratio'])} ({worst['op']})")
     for row in rows:
         if row["tool"] != "gradlab":
             continue
@@ -505,6 +653,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small n only: skip n=10000 (cases 1 and 4)")
     parser.add_argument("--repeat", type=int, default=3, help="repeated calls per timing (median reported; default 3)")
+    parser.add_argument("--no-ops", action="store_true", help="skip the op table (case 6)")
     parser.add_argument("--json", metavar="FILE", help="write the raw numbers to FILE")
     options = parser.parse_args(argv)
     repeat = max(1, options.repeat)
@@ -525,9 +674,11 @@ def main(argv=None):
         rows += scalar_case(n, repeat, memory)
     rows += elementwise_case(ELEMENTWISE_SIZE, repeat)
     add_ratios(rows)
+    load_cases = load_average()
     info = mlp_case(repeat)
     variables = variables_case()
-    targets = evaluate_targets(rows, info)
+    ops = None if options.quick or options.no_ops else ops_case()
+    targets = evaluate_targets(rows, info, variables, ops)
 
     console.print(accuracy_table(rows))
     console.print("case 1: f(x) = Σ sin(x)·x², x ~ U(−1, 1), analytic gradient cos(x)·x² + 2x·sin(x); case 2: f(x) = "
@@ -536,6 +687,8 @@ def main(argv=None):
     console.print("numeric err: the finite-difference estimate (gradlab: check(...).numeric; compute_gradient: its "
                   "numerical Jacobian; numdifftools: Gradient). tape err: gradlab's tape / compute_gradient's "
                   f"theoretical Jacobian. compute_gradient at n ≥ {SINGLE_CALL_FROM} is run once (first call only).")
+    console.print(f"floor: the {EVALUATIONS_PER_ENTRY}n evaluations of f alone, vectorized in gradlab's chunks and "
+                  "compiled before timing (what no full check can go below); 1st ÷ floor = gradlab's first call over it.")
     evaluations = sorted({r["evaluation"] for r in rows if r.get("evaluation")})
     console.print("gradlab evaluation: " + "; ".join(evaluations)
                   + f"; all checks ok: {all(r.get('ok', True) for r in rows)}")
@@ -547,7 +700,10 @@ def main(argv=None):
     if evaluations:
         console.print("gradlab evaluation (MLP): " + "; ".join(evaluations))
     console.print(variables_table(variables))
-    console.print(f"variables mode takes {variables['ratio']:.1f}× the time of arguments mode on the same loss")
+    console.print(f"variables mode takes {variables['ratio']:.1f}× the time of arguments mode on the same loss, and "
+                  f"{1 / variables['speedup']:.3f}× the {VARIABLES_BEFORE_S:g} s of one eager call per perturbation")
+    if ops is not None:
+        console.print(ops_table(ops))
     if memory:
         console.print(memory_table(memory))
         console.print(f"measured with {memory[0]['how']}; gradlab evaluates perturbations in chunks of at most "
@@ -557,14 +713,14 @@ def main(argv=None):
         console.print("[yellow]note:[/] " + escape(note))
     total = time.perf_counter() - started
     load_end = load_average()
-    console.print(f"total benchmark time {total:.1f} s; 1-min load average {load_start} at start, {load_end} at end "
-                  f"(first calls are single measurements and move with machine load)")
+    console.print(f"total benchmark time {total:.1f} s; 1-min load average {load_start} at start, {load_cases} after "
+                  f"cases 1–2, {load_end} at end (first calls are single measurements and move with machine load)")
 
     if options.json:
         with open(options.json, "w") as out:
             json.dump({"environment": env, "options": vars(options), "warm_up_s": warm_seconds, "cases": rows,
-                       "mlp": info, "variables": variables, "memory": memory, "targets": targets, "notes": notes, "total_s": total,
-                       "load_average": [load_start, load_end]},
+                       "mlp": info, "variables": variables, "ops": ops, "memory": memory, "targets": targets,
+                       "notes": notes, "total_s": total, "load_average": [load_start, load_cases, load_end]},
                       out, indent=2, default=float)
         console.print(f"raw numbers written to {options.json}")
 

@@ -2,40 +2,62 @@
 
 The ways, chosen per argument by cost and by what works:
     one call     f called eagerly once per point: when that takes less than EAGER_SECONDS in all (no tracing
-                 to pay for), when f cannot be traced, or when nothing else reproduces plain calls
+                 to pay for) and no trace of f is kept, when f cannot be traced, or when nothing else
+                 reproduces plain calls
     vectorized   tf.vectorized_map over a chunk of perturbed points in one traced call (fastest for many)
     traced loop  tf.map_fn in one traced call: f itself at every point, shapes as f wrote them
-    assign loop  for tf.Variables: a traced loop that assigns each perturbation, calls f and restores the entry
+    stateless    for Keras variables: tf.vectorized_map with each perturbed value given to the variable through
+                 keras.StatelessScope, so that nothing is assigned
+    assign loop  for other tf.Variables: a traced loop that assigns each perturbation, calls f and restores it
 A traced way is used only after its first chunk has reproduced plain calls of f at the point and at one
 perturbed point: a broken kernel of the platform (TensorFlow 2.21's oneDNN float32 batch matmul, see
 gradlab.engine.platform) or a function whose traced form differs from its eager one is then never judged.
+The stateless way must also show that the value it gives reaches f (the variable set to NaN changes f's value).
 Where the platform is known to be broken for f's operations, the vectorized way is not tried at all.
+
+Traces take every value of the point as an argument and are kept for as long as f lives: a later check of
+the same f at a point of the same shapes reuses them (its first chunk is cross-checked again), and a trace
+that no longer reproduces f is traced anew. Traces are made without AutoGraph, and again with it where f
+needs it (Python control flow on tensors).
 """
 
 import time
+import types
+import weakref
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from gradlab._tf import tf
 from gradlab.engine.inputs import call
 from gradlab.engine.platform import quiet_internals, unsafe_to_vectorize
-from gradlab.engine.tolerances import EAGER_OVERHEAD, EAGER_SECONDS
+from gradlab.engine.restore import restoring
+from gradlab.engine.tolerances import (BATCH_ULPS, CHUNK_ELEMENTS, EAGER_OVERHEAD, EAGER_SECONDS, RETIME_MARGIN,
+                                       RETIME_SECONDS, RETIMES, XLA_THRESHOLD)
 from gradlab.errors import GradlabError, TooExpensiveError, summary
-
-#: Elements (rows x max(argument size, output size)) evaluated in one chunk: bounds peak memory as n grows.
-CHUNK_ELEMENTS = 1 << 22
-#: Above this many element-evaluations, the batched function is compiled with XLA (falls back if it can't be).
-XLA_THRESHOLD = 1 << 24
-#: A batched row may differ from a plain call of f by this many ulps of f's largest value.
-BATCH_ULPS = 1024
 
 HOW = {
     "eager": "one call per perturbation",
     "vectorized": "vectorized (tf.vectorized_map)",
     "xla": "vectorized (tf.vectorized_map, XLA)",
     "loop": "traced loop (tf.map_fn)",
+    "stateless": "vectorized over the Keras variables' values (tf.vectorized_map, keras.StatelessScope)",
     "assign": "traced loop assigning the tf.Variables",
 }
+
+#: f -> {(argument, way, chunk, signature of the point): _Trace}, kept while f lives.
+_TRACES = weakref.WeakKeyDictionary()
+
+
+def _traces_of(f):
+    """The traces kept for f, or None where f cannot be weakly referenced (a bound method is made anew at
+    each access, so it is not kept either)."""
+    if isinstance(f, types.MethodType):
+        return None
+    try:
+        return _TRACES.setdefault(f, {})
+    except TypeError:
+        return None
 
 
 class Evaluator:
@@ -61,8 +83,13 @@ class Evaluator:
         self._ways = {}  # argument -> the way that passed its cross-check, or "eager"
         self._chunks = {}  # argument -> rows per traced call
         self._jit = {}  # argument -> whether its vectorized evaluation is compiled with XLA
-        self._traced = {}
+        self._traced = {}  # (argument, way, chunk) -> the _Trace used in this check
+        self._kept = _traces_of(f)
+        self._signature = (tuple((tuple(v.shape), v.dtype.name) for v in point.values), self.shape, self.dtype,
+                           tuple(v.ref() if hasattr(v, "ref") else id(v) for v in point.variables))
         self._unsafe = None
+        self._unreached = False  # the stateless way's NaN did not reach f
+        self._compiled = set()  # arguments whose vectorized evaluation ran compiled with XLA
         self._timed = False
 
     @property
@@ -130,40 +157,76 @@ class Evaluator:
             self._timed = True
         return self.call_seconds
 
+    def _cheap(self, rows):
+        """Whether `rows` plain calls of f take less than EAGER_SECONDS in all. A cheap call whose time says
+        otherwise by less than RETIME_MARGIN is timed again (RETIMES more calls at most): one call on a loaded
+        machine can take many times its usual time."""
+        for retime in range(RETIMES + 1):
+            seconds = self._seconds()
+            cost = rows * (seconds + EAGER_OVERHEAD)
+            if cost <= EAGER_SECONDS or cost > RETIME_MARGIN * EAGER_SECONDS or seconds > RETIME_SECONDS:
+                break
+            self._timed = retime == RETIMES
+        return cost <= EAGER_SECONDS
+
+    def _ways_for(self, i):
+        """The traced ways to try for argument i, best first, and why the best of all is not among them ("")."""
+        if self.point.variables:
+            keras = self.point.keras[i] if i < len(self.point.keras) else None
+            return (("stateless", "assign") if keras is not None else ("assign",)), ""
+        if self.unsafe:
+            return ("loop",), self.unsafe
+        return ("vectorized", "loop"), ""
+
     def _choose(self, i, index, delta):
         """(way, rows): the cheapest way whose first chunk matches plain calls of f, with that chunk's rows
-        (None where nothing was evaluated yet); "eager" if calling f point by point is cheap or nothing works."""
-        if len(index) * (self._seconds() + EAGER_OVERHEAD) <= EAGER_SECONDS:
+        (None where nothing was evaluated yet); "eager" if calling f point by point costs less than tracing
+        (and no trace of f for this argument is kept from an earlier check), or if nothing works."""
+        kept = self._kept is not None and any(key[0] == i and key[-1] == self._signature for key in self._kept)
+        if not kept and self._cheap(len(index)):
             self._ways[i] = "eager"
             return "eager", None
-        if self.point.variables:
-            ways = ("assign",)
-        elif self.unsafe:
-            self.how.setdefault("loop", self.unsafe)
-            ways = ("loop",)
-        else:
-            ways = ("vectorized", "loop")
+        ways, why = self._ways_for(i)  # `why`: the reason the way used is not a better one
         for way in ways:
             try:
                 rows = self._batched(i, way, index, delta, check=True)
+                if rows is None and self._forget(i, way):  # a kept trace that no longer reproduces f
+                    rows = self._batched(i, way, index, delta, check=True)
                 if rows is not None:
                     self._ways[i] = way
+                    self.how.setdefault("xla" if i in self._compiled else way, why)
                     return way, rows
                 why = "the traced evaluation disagreed with plain calls of f (a broken kernel?)"
+                if way == "stateless" and self._unreached:
+                    why = ("the value given through keras.StatelessScope did not reach f (does f read the "
+                           "tf.Variable itself, or call a tf.function traced before?)")
             except TooExpensiveError:
                 raise
             except Exception as exc:  # noqa: BLE001 - f cannot be traced or vectorized this way
-                why = f"f could not be {'vectorized' if way == 'vectorized' else 'traced'} ({summary(exc)})"
-            self.how.setdefault(ways[ways.index(way) + 1] if way != ways[-1] else "eager", why)
+                why = f"f could not be {'traced' if way in ('loop', 'assign') else 'vectorized'} ({summary(exc)})"
         self._ways[i] = "eager"
+        self.how.setdefault("eager", why)
         return "eager", None
+
+    def _forget(self, i, way):
+        """Drop the traces of argument i by `way` that came from an earlier check; whether there were any."""
+        keys = [key for key in self._traced if key[:2] == (i, way) and self._traced[key].kept]
+        for key in keys:
+            del self._traced[key]
+            if self._kept is not None:
+                self._kept.pop(key + (self._signature,), None)
+        return bool(keys)
 
     def _batched(self, i, way, index, delta, check=False):
         """The rows by a traced way, in chunks of a size fixed per argument. With `check`, the first chunk also
-        carries the unperturbed point, and None is returned unless it and row 0 match plain calls of f."""
+        carries the unperturbed point (and, for the stateless way, the variable set to NaN), and None is
+        returned unless they and row 0 match plain calls of f."""
+        extra = 0
         if check:
-            index = np.concatenate([index, index[:1]])
-            delta = np.concatenate([delta, np.zeros(1, dtype=delta.dtype)])
+            extra = 2 if way == "stateless" else 1
+            nan = np.array([np.nan], dtype=delta.dtype)
+            index = np.concatenate([index, np.repeat(index[:1], extra)])
+            delta = np.concatenate([delta, np.zeros(1, dtype=delta.dtype), nan][:extra + 1])
         rows = len(index)
         if i not in self._chunks:  # sized by the first (largest) call: the ladder's first rung
             n = self.point.values[i].shape.num_elements()
@@ -177,8 +240,11 @@ class Evaluator:
                               for s in range(0, padded, chunk)])[:rows]
         if not check:
             return out
+        self._unreached = way == "stateless" and _same(out[-1:], self.y0[None], self.dtype)
+        if self._unreached:
+            return None
         plain = np.stack([self._eagerly(i, index[:1], delta[:1])[0], self.y0])
-        return out[:-1] if _same(out[[0, -1]], plain, self.dtype) else None
+        return out[:rows - extra] if _same(out[[0, rows - extra]], plain, self.dtype) else None
 
     def _eagerly(self, i, index, delta):
         """Rows by plain calls of f (assigning the perturbation to the variable, in variables mode)."""
@@ -192,31 +258,62 @@ class Evaluator:
             return _rows_by_assign(self.f, self.point, i, index, delta, self.shape)
         return _rows_eagerly(self.f, self.point, i, index, delta, self.shape)
 
-    def _run(self, i, way, index, delta, chunk):
+    def _traced_for(self, i, way, chunk):
+        """The trace of argument i by `way` for chunks of `chunk` rows: kept from an earlier check if there is
+        one, else new (XLA where the chunk is large, no AutoGraph)."""
         key = (i, way, chunk)
         if key not in self._traced:
+            found = None if self._kept is None else self._kept.get(key + (self._signature,))
             jit = way == "vectorized" and self._jit.get(i, False)
-            self._traced[key] = [_trace(self.f, self.point, i, way, self.shape, self.dtype, jit), jit]
-        fn, jit = self._traced[key]
-        args = (tf.constant(index), tf.constant(delta))
-        with quiet_internals():
-            if jit:
-                try:
-                    result = fn(*args).numpy()
-                    self.how.setdefault("xla", "")
-                    return result.astype(np.float64)
-                except Exception:  # noqa: BLE001 - XLA cannot compile f: the same trace without it
-                    self._traced[key] = [_trace(self.f, self.point, i, way, self.shape, self.dtype, False), False]
-                    fn = self._traced[key][0]
-            if way == "assign":
-                from gradlab.engine.restore import restoring
+            self._traced[key] = found or self._trace(i, way, jit, autograph=False)
+        return self._traced[key]
 
-                with restoring([self.point.variables[i]], [self.point.values[i]]):
-                    result = fn(*args).numpy()
-            else:
-                result = fn(*args).numpy()
-        self.how.setdefault(way, "")
+    def _trace(self, i, way, jit, autograph):
+        return _Trace(_trace(self.f, self.point, i, way, self.shape, self.dtype, jit, autograph), jit, autograph)
+
+    def _run(self, i, way, index, delta, chunk):
+        args = (tf.constant(index), tf.constant(delta), *self._inputs(i))
+        with quiet_internals():
+            while True:
+                trace = self._traced_for(i, way, chunk)
+                try:
+                    result = self._call(trace.fn, way, i, args)
+                    break
+                except TooExpensiveError:
+                    raise
+                except Exception:  # noqa: BLE001 - XLA cannot compile f, or f needs AutoGraph: trace again
+                    if trace.kept:
+                        self._forget(i, way)
+                    elif trace.jit or not trace.autograph:
+                        self._traced[(i, way, chunk)] = self._trace(i, way, False, autograph=not trace.jit)
+                    else:
+                        raise
+        if self._kept is not None:
+            self._kept[(i, way, chunk, self._signature)] = replace(trace, kept=True)
+        if trace.jit:
+            self._compiled.add(i)
         return result.astype(np.float64)
+
+    def _inputs(self, i):
+        """The traced function's arguments after (index, delta): the point's values, or in variables mode the
+        saved value of variable i."""
+        return (self.point.values[i],) if self.point.variables else tuple(self.point.values)
+
+    def _call(self, fn, way, i, args):
+        if way == "assign":
+            with restoring([self.point.variables[i]], [self.point.values[i]]):
+                return fn(*args).numpy()
+        return fn(*args).numpy()
+
+
+@dataclass(frozen=True)
+class _Trace:
+    """One traced function, how it was made, and whether it was kept from an earlier check."""
+
+    fn: object
+    jit: bool
+    autograph: bool
+    kept: bool = False
 
 
 def _same(batched, plain, dtype):
@@ -229,59 +326,89 @@ def _same(batched, plain, dtype):
     return bool(np.all(close | same_nonfinite | (batched == plain)))
 
 
-def _trace(f, point, i, way, shape, dtype, jit):
+def _trace(f, point, i, way, shape, dtype, jit, autograph=False):
+    """A tf.function(index, delta, *inputs) giving f's flattened values with entry index[r] of argument i moved
+    by delta[r], row by row. It holds f by a weak reference only, so that keeping it does not keep f alive."""
+    ref = _reference(f)
     if way == "assign":
-        return _trace_assign(f, point, i, shape, dtype)
-    values = list(point.values)
-    x = values[i]
-    flat = tf.reshape(x, [-1])
-    n = int(flat.shape[0])
+        return _trace_assign(ref, point, i, shape, dtype, autograph)
+    x = point.values[i]
+    n = x.shape.num_elements()
     size = int(np.prod(shape, dtype=np.int64))
+    wrapper = point.keras[i] if way == "stateless" else None  # the Keras variable given its values
 
-    def one(row):
-        moved = list(values)
-        moved[i] = tf.reshape(row, x.shape)
-        y = tf.convert_to_tensor(f(*moved))
+    def output(y):
+        y = tf.convert_to_tensor(y)
         if y.shape.is_fully_defined() and tuple(y.shape) != shape:
             raise GradlabError(_shape_changed(shape, tuple(y.shape)))
-        return tf.reshape(y, [size])
+        return tf.reshape(tf.cast(y, dtype), [size])
 
-    def batched(index, delta):
-        moved = flat[None, :] + tf.one_hot(index, n, dtype=flat.dtype) * delta[:, None]
-        if way == "vectorized":
-            return tf.vectorized_map(one, moved)
-        return tf.map_fn(one, moved, fn_output_signature=tf.TensorSpec([size], dtype=dtype))
+    def batched(index, delta, *values):
+        flat = tf.reshape(values[0] if wrapper is not None else values[i], [-1])
+        if jit or wrapper is not None:  # XLA fuses this into one pass; a NaN delta makes the whole row NaN
+            moved = flat[None, :] + tf.one_hot(index, n, dtype=flat.dtype) * delta[:, None]
+        else:  # without XLA, one copy of the point per row and one addition each is faster
+            rows = tf.shape(index)[0]
+            where = tf.stack([tf.range(rows, dtype=index.dtype), index], axis=1)
+            moved = tf.tensor_scatter_nd_add(tf.tile(flat[None, :], [rows, 1]), where, delta)
 
-    return tf.function(batched, jit_compile=jit, reduce_retracing=True)
+        def one(row):
+            if wrapper is not None:
+                from keras import StatelessScope
+
+                with StatelessScope(state_mapping=[(wrapper, tf.reshape(row, x.shape))]):
+                    return output(ref()())
+            arguments = list(values)
+            arguments[i] = tf.reshape(row, x.shape)
+            return output(ref()(*arguments))
+
+        if way == "loop":
+            return tf.map_fn(one, moved, fn_output_signature=tf.TensorSpec([size], dtype=dtype))
+        return tf.vectorized_map(one, moved)
+
+    return tf.function(batched, jit_compile=jit, reduce_retracing=True, autograph=autograph)
 
 
-def _trace_assign(f, point, i, shape, dtype):
-    """A tf.function(index, delta) that, for each r, adds delta[r] to entry index[r] of variable i, calls f,
-    puts the entry back, and returns f's flattened values; the variable is assigned its saved value at the end."""
-    variable, saved = point.variables[i], point.values[i]
-    flat = tf.reshape(saved, [-1])
+def _reference(f):
+    """A weak reference to f, or where f cannot have one (a numpy ufunc), a function that returns f."""
+    try:
+        return weakref.ref(f)
+    except TypeError:
+        return lambda: f
+
+
+def _trace_assign(ref, point, i, shape, dtype, autograph):
+    """A tf.function(index, delta, saved) that, for each r, adds delta[r] to entry index[r] of variable i, calls
+    f, puts the entry back, and returns f's flattened values; the variable is assigned `saved` at the end."""
+    variable = point.variables[i]
+    variable_shape = point.values[i].shape
     size = int(np.prod(shape, dtype=np.int64))
-    rank = saved.shape.rank
+    rank = variable_shape.rank
 
-    def batched(index, delta):
-        out = tf.TensorArray(dtype, size=tf.shape(index)[0])
-        for r in tf.range(tf.shape(index)[0]):
+    def batched(index, delta, saved):
+        flat = tf.reshape(saved, [-1])
+
+        def body(r, out):
             j = index[r]
             if rank:
-                where = tf.reshape(tf.unravel_index(j, saved.shape), [1, rank])
+                where = tf.reshape(tf.unravel_index(j, variable_shape), [1, rank])
                 variable.scatter_nd_update(where, tf.reshape(flat[j] + delta[r], [1]))
             else:
                 variable.assign(flat[0] + delta[r])
-            y = tf.convert_to_tensor(f())
+            y = tf.convert_to_tensor(ref()())
             if y.shape.is_fully_defined() and tuple(y.shape) != shape:
                 raise GradlabError(_shape_changed(shape, tuple(y.shape)))
             out = out.write(r, tf.reshape(tf.cast(y, dtype), [size]))
             if rank:
                 variable.scatter_nd_update(where, tf.reshape(flat[j], [1]))
+            return r + 1, out
+
+        rows = tf.shape(index)[0]
+        _, out = tf.while_loop(lambda r, out: r < rows, body, (tf.constant(0), tf.TensorArray(dtype, size=rows)))
         variable.assign(saved)
         return out.stack()
 
-    return tf.function(batched, reduce_retracing=True)
+    return tf.function(batched, reduce_retracing=True, autograph=autograph)
 
 
 def _flat(y, shape):
@@ -310,8 +437,6 @@ def _rows_eagerly(f, point, i, index, delta, shape):
 
 
 def _rows_by_assign(f, point, i, index, delta, shape):
-    from gradlab.engine.restore import restoring
-
     var, saved = point.variables[i], point.values[i]
     flat = saved.numpy().reshape(-1)
     positions = np.stack(np.unravel_index(index, saved.shape), axis=-1) if saved.shape.rank else None
@@ -329,8 +454,6 @@ def _rows_by_assign(f, point, i, index, delta, shape):
 
 
 def _along_by_assign(f, point, directions, steps, shape):
-    from gradlab.engine.restore import restoring
-
     out = []
     with restoring(point.variables, point.values):
         for t in steps:

@@ -1,7 +1,7 @@
 """Arguments and outputs: what gradlab can differentiate, and how each argument becomes a tensor."""
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ class Point:
     names: list
     variables: list  # the tf.Variable objects themselves (variables mode) or []
     promoted: bool  # whether Python numbers were turned into tensors of a chosen dtype
+    keras: list = field(default_factory=list)  # per variable, the Keras variable that wraps it, or None
 
     @property
     def dtypes(self):
@@ -171,7 +172,8 @@ def variables_point(variables, names=None):
             raise GradlabError(f"variables lists {names[i]} twice (entries {seen[id(v)] + 1} and {i + 1}); "
                                "list each variable once")
         seen[id(v)] = i
-    point = Point(snapshot(unwrapped), names, unwrapped, False)
+    wrappers = [v if type(v).__module__.startswith("keras.") else None for v in given]
+    point = Point(snapshot(unwrapped), names, unwrapped, False, wrappers)
     require_entries(point)
     return point
 

@@ -55,6 +55,17 @@ BYTES_PER_JACOBIAN_ENTRY = 12 * 8
 EAGER_SECONDS = 0.1
 #: What one eager evaluation costs beyond f itself (building the moved argument, reading the result back).
 EAGER_OVERHEAD = 2e-4
+#: A call of f that makes the perturbations look less than RETIME_MARGIN times too costly for one call at a
+#: time is timed again, up to RETIMES more calls, where one call takes under RETIME_SECONDS.
+RETIME_MARGIN = 10.0
+RETIMES = 2
+RETIME_SECONDS = 0.01
+#: Elements (rows x max(argument size, output size)) evaluated in one traced call: bounds peak memory as n grows.
+CHUNK_ELEMENTS = 1 << 22
+#: Above this many element-evaluations, the vectorized function is compiled with XLA (falls back if it can't be).
+XLA_THRESHOLD = 1 << 24
+#: A traced row may differ from a plain call of f by this many ulps of f's largest value.
+BATCH_ULPS = 1024
 
 #: gradlab.locate checks each op alone: in full mode where it has at most LOCATE_FULL_ENTRIES perturbed input
 #: entries and LOCATE_FULL_OUTPUTS output entries (one vector-Jacobian product per output), else in fast mode
