@@ -5,8 +5,9 @@
     NN-slug.html          the lesson with every cell's output: tables, graph pictures, figures, exercises with
                           their solutions folded, links to the previous and next lesson and to its notebook
     NN-slug.ipynb         the lesson's notebook as lessons/ holds it (no outputs), to download and run
-Each notebook runs in a fresh Jupyter kernel of this Python, JOBS at a time. A cell that raises fails the
-build with the lesson and the cell named. Apart from timings a lesson measures, the pages are the same
+The notebooks run in JOBS Jupyter kernels of this Python, each kernel taking a fixed share of the lessons in
+turn and reset before each (RESET): starting a kernel costs a TensorFlow import, seconds that a lesson alone
+does not take. A cell that raises fails the build with the lesson and the cell named. Apart from timings a lesson measures, the pages are the same
 bytes on every build: no dates, fixed cell ids, no scripts or files fetched from elsewhere.
 
 Building needs the `site` extra (nbconvert, nbclient, ipykernel): pip install "gradlab-tf[site]".
@@ -37,6 +38,20 @@ __all__ = ["JOBS", "Page", "Site", "SiteError", "build"]
 JOBS = 2
 #: Seconds one cell may run before the build gives up on it (the slowest takes a few).
 CELL_TIMEOUT = 180
+#: Seconds a kernel may take to start and answer.
+KERNEL_START_SECONDS = 120
+#: Run in a kernel before each of its lessons, out of the page: what a fresh kernel would show, as far as a
+#: lesson can tell (no names of the lesson before, Keras' layer names counted from zero again, no open
+#: figures, the next cell In[1]).
+RESET = """\
+get_ipython().run_line_magic("reset", "-f")
+import sys, matplotlib.pyplot
+if "keras" in sys.modules:
+    sys.modules["keras"].backend.clear_session()
+matplotlib.pyplot.close("all")
+get_ipython().run_line_magic("reset", "-f")
+get_ipython().execution_count = 1
+"""
 #: The nbconvert template (site_templates/gradlab): JupyterLab's look, dark when the system is, no scripts.
 TEMPLATES = Path(__file__).with_name("site_templates")
 INDEX = "index.html"
@@ -177,7 +192,8 @@ class _Tools:
 
             @property
             def kernel_spec(self):
-                argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+                argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                        "--HistoryManager.enabled=False"]  # no history, so RESET may number cells from 1
                 return KernelSpec(argv=argv, display_name="Python 3", language="python", env={STATIC_HTML: "1"})
 
         self.kernel = ThisPython
@@ -235,10 +251,13 @@ async def _shut_down(client) -> None:
 
 
 async def _execute_all(tools: _Tools, lessons: list[Lesson], jobs: int, timeout: int, progress, clients) -> list:
-    """Run the lessons `jobs` at a time; the first failing lesson (by number) stops the others."""
-    slots, stopping = asyncio.Semaphore(jobs), asyncio.Event()
-    tasks = [asyncio.ensure_future(_execute(tools, lesson, slots, stopping, timeout, progress, clients))
-             for lesson in lessons]
+    """Run the lessons on `jobs` kernels, kernel k taking lessons k, k + jobs, k + 2 jobs... in turn (a fixed
+    share, so that every build runs a lesson after the same ones); a failing lesson stops the others, and the
+    error raised is that of the first failing lesson in order."""
+    stopping = asyncio.Event()
+    shares = [lessons[k::jobs] for k in range(min(jobs, len(lessons)))]
+    tasks = [asyncio.ensure_future(_execute_share(tools, share, stopping, timeout, progress, clients))
+             for share in shares]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
@@ -248,42 +267,83 @@ async def _execute_all(tools: _Tools, lessons: list[Lesson], jobs: int, timeout:
         await asyncio.gather(*tasks, return_exceptions=True)
     failed = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
     if failed:
-        raise failed[0]
-    return [task.result() for task in tasks]
+        raise min(failed, key=lambda error: getattr(error, "lesson", 0))
+    done = {lesson.number: result for task in tasks for lesson, result in task.result()}
+    return [done[lesson.number] for lesson in lessons]
 
 
-async def _execute(tools: _Tools, lesson: Lesson, slots, stopping, timeout: int, progress, clients):
-    """The lesson's notebook with every cell's outputs, and how long it ran; SiteError names a failing cell."""
+async def _execute_share(tools: _Tools, share: list[Lesson], stopping, timeout: int, progress, clients) -> list:
+    """[(lesson, (notebook, seconds))] for a share of the lessons, run in turn in one kernel; the first lesson's
+    time includes starting the kernel."""
+    with tempfile.TemporaryDirectory(prefix="gradlab-site-") as scratch, \
+            open(Path(scratch) / "kernel.log", "w+b") as log:
+        kernel, client = tools.kernel(), None
+        start = time.perf_counter()
+        try:
+            try:
+                await kernel.start_kernel(stdout=log, stderr=log, cwd=scratch)
+                client = kernel.client()
+                client.start_channels()
+                await client.wait_for_ready(timeout=KERNEL_START_SECONDS)
+            except Exception as error:  # noqa: BLE001 - any failure to start is the kernel's
+                raise _kernel_failed(share[0], log, error) from None
+            done = []
+            for lesson in share:
+                nb = await _execute(tools, lesson, kernel, client, scratch, log, stopping, timeout, clients)
+                seconds = time.perf_counter() - start
+                if progress is not None:
+                    progress(lesson, seconds)
+                done.append((lesson, (nb, seconds)))
+                start = time.perf_counter()
+            return done
+        finally:
+            if client is not None:
+                client.stop_channels()
+            if kernel.has_kernel:
+                with contextlib.suppress(Exception):
+                    await kernel.shutdown_kernel(now=True)
+
+
+async def _execute(tools: _Tools, lesson: Lesson, kernel, client, scratch, log, stopping, timeout, clients):
+    """The lesson's notebook with every cell's outputs, run in `kernel` after RESET; a SiteError names a failing
+    cell."""
     nb = tools.nbformat.reads(notebooks.dumps(notebooks.notebook(lesson)), as_version=4)
     errors = tools.exceptions
-    async with slots:
-        with tempfile.TemporaryDirectory(prefix="gradlab-site-") as scratch, \
-                open(Path(scratch) / "kernel.log", "w+b") as log:
-            client = tools.NotebookClient(nb, timeout=timeout, kernel_manager_class=tools.kernel,
-                                          record_timing=False, coalesce_streams=True,
-                                          resources={"metadata": {"path": scratch}})
-            clients.append(client)
-            start = time.perf_counter()
-            try:
-                await client.async_execute(stdout=log, stderr=log)
-            except BaseException as error:
-                if stopping.is_set():  # cancelled because another lesson failed, or Ctrl-C
-                    raise asyncio.CancelledError from None
-                if isinstance(error, errors.CellExecutionError):
-                    raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: {error.ename}: "
-                                    f"{_last_line(error.evalue)}") from None
-                if isinstance(error, errors.CellTimeoutError):
-                    raise SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: still running after "
-                                    f"{timeout} s") from None
-                if isinstance(error, Exception):  # the kernel died, or did not start
-                    log.seek(0)
-                    told = _last_line(log.read().decode(errors="replace")) or _last_line(error)
-                    raise SiteError(f"lesson {lesson.number}: its kernel failed ({told})") from None
-                raise
-            seconds = time.perf_counter() - start
-            if progress is not None:
-                progress(lesson, seconds)
-            return nb, seconds
+    runner = tools.NotebookClient(nb, km=kernel, timeout=timeout, record_timing=False, coalesce_streams=True,
+                                  resources={"metadata": {"path": scratch}})
+    runner.kc = client
+    clients.append(runner)
+    try:
+        reply = await client.execute_interactive(RESET, store_history=False, timeout=timeout,
+                                                 output_hook=lambda message: None)
+        if reply["content"]["status"] != "ok":
+            raise SiteError(f"lesson {lesson.number}: the kernel could not be reset before it "
+                            f"({reply['content'].get('ename')}: {reply['content'].get('evalue')})")
+        await runner.async_execute()
+    except BaseException as error:
+        if stopping.is_set():  # cancelled because another lesson failed, or Ctrl-C
+            raise asyncio.CancelledError from None
+        if isinstance(error, errors.CellExecutionError):
+            error = SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: {error.ename}: "
+                              f"{_last_line(error.evalue)}")
+        elif isinstance(error, errors.CellTimeoutError):
+            error = SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: still running after "
+                              f"{timeout} s")
+        elif isinstance(error, Exception) and not isinstance(error, SiteError):  # the kernel died
+            error = _kernel_failed(lesson, log, error)
+        elif not isinstance(error, Exception):
+            raise
+        error.lesson = lesson.number
+        raise error from None
+    return nb
+
+
+def _kernel_failed(lesson: Lesson, log, error) -> SiteError:
+    log.seek(0)
+    told = _last_line(log.read().decode(errors="replace")) or _last_line(error)
+    failure = SiteError(f"lesson {lesson.number}: its kernel failed ({told})")
+    failure.lesson = lesson.number
+    return failure
 
 
 def _failing_cell(nb) -> str:
