@@ -137,6 +137,13 @@ def test_site_without_its_extra_names_the_extra_to_install(monkeypatch, capsys, 
     assert not (tmp_path / "site").exists()
 
 
+def test_a_site_folder_that_cannot_be_made_is_one_line_and_exit_1(capsys):
+    assert cli.main(["site", f"{__file__}/site", "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"gradlab: site not built: cannot write {__file__}/site: ") and "Traceback" not in err
+
+
 def test_interrupt_exits_130_quietly(monkeypatch, capsys):
     def interrupted(args, console):
         raise KeyboardInterrupt

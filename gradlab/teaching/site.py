@@ -139,8 +139,11 @@ def build(folder, numbers=None, jobs: int | None = None, timeout: int = CELL_TIM
     tools = _Tools()
     exporter = tools.exporter()
     lessons = [get(number) for number in sorted(LESSONS if numbers is None else set(numbers))]
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise SiteError(f"jobs is how many kernels run at once, a whole number of at least 1; got {jobs!r}")
     folder = Path(folder)
-    _write(folder, None)
+    with _writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     executed = _run_all(tools, lessons, jobs or JOBS, timeout, progress)
     pages = []
@@ -156,13 +159,16 @@ def build(folder, numbers=None, jobs: int | None = None, timeout: int = CELL_TIM
     return Site(folder, pages, time.perf_counter() - start)
 
 
-def _write(path: Path, text: str | None) -> None:
-    """Write a page (or, with no text, make the folder), a SiteError where the system refuses."""
+def _write(path: Path, text: str) -> None:
+    with _writing(path):
+        path.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """A SiteError where the system refuses to write `path`."""
     try:
-        if text is None:
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            path.write_text(text, encoding="utf-8")
+        yield
     except OSError as error:
         raise SiteError(f"cannot write {path}: {error.strerror or error}; name a folder you can write to") from None
 
