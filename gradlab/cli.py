@@ -350,7 +350,7 @@ def _site_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lessons", metavar="N,M,...", type=_lesson_numbers,
                         help="build only these lessons (default: every lesson)")
     parser.add_argument("--jobs", metavar="K", type=_positive,
-                        help="lessons run at the same time, each in its own Jupyter kernel (default: 2)")
+                        help="Jupyter kernels running lessons at the same time, each its share in turn (default: 2)")
     parser.add_argument("--json", action="store_true", help="print only JSON: the pages and what each shows")
 
 
