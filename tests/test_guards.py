@@ -76,6 +76,7 @@ def test_fast_mode_bounds_its_memory_for_a_large_output():
 
 BURSTS = r"""
 import signal, threading, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a parent started in the background passes SIGINT ignored
 import numpy as np
 import gradlab
 import tensorflow as tf
