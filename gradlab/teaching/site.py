@@ -7,10 +7,11 @@
     NN-slug.ipynb         the lesson's notebook as lessons/ holds it (no outputs), to download and run
 The notebooks run in JOBS Jupyter kernels of this Python, each kernel taking a fixed share of the lessons in
 turn and reset before each (RESET): starting a kernel costs a TensorFlow import, seconds that a lesson alone
-does not take. A cell that raises fails the build with the lesson and the cell named. Apart from timings a lesson measures, the pages are the same
-bytes on every build: no dates, fixed cell ids, no scripts or files fetched from elsewhere.
+does not take. A cell that raises fails the build with the lesson and the cell named. Apart from timings a
+lesson measures, the pages are the same bytes on every build: no dates, fixed cell ids, no scripts or files
+fetched from elsewhere.
 
-Building needs the `site` extra (nbconvert, nbclient, ipykernel): pip install "gradlab-tf[site]".
+Building needs the `site` extra (nbconvert, nbclient, nbformat, ipykernel): pip install "gradlab-tf[site]".
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from gradlab.teaching.lessons import LESSONS, Lesson, escape_markdown, get
 
 __all__ = ["JOBS", "Page", "Site", "SiteError", "build"]
 
-#: Notebooks executed at the same time, each in its own kernel.
+#: Kernels running lessons at the same time, each a fixed share of them in turn.
 JOBS = 2
 #: Seconds one cell may run before the build gives up on it (the slowest takes a few).
 CELL_TIMEOUT = 180
