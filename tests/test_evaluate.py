@@ -98,3 +98,22 @@ def test_a_kept_trace_that_no_longer_reproduces_f_is_traced_anew(traced, monkeyp
     result = gradlab.check(f, x)
     assert result.ok and result.evaluation == evaluate.HOW["vectorized"] and made == ["vectorized"] * 2
     np.testing.assert_allclose(result.numeric[0], 4.0 * x, rtol=1e-8)
+
+
+def test_reproducible_checks_choose_their_way_by_what_works_not_by_time(monkeypatch):
+    """A check cheap enough to call f once per perturbation is traced instead under GRADLAB_REPRODUCIBLE=1,
+    however slow f's call was measured; the numbers then match to the bit on any machine's load."""
+    monkeypatch.setattr(evaluate, "EAGER_SECONDS", 1e9)  # any measured time now says "one call at a time"
+    x = tf.constant([0.3, -1.2, 2.0], dtype=tf.float64)
+
+    def f(x):
+        return tf.reduce_sum(tf.exp(x) * tf.sin(x))
+
+    assert gradlab.check(f, x).evaluation == evaluate.HOW["eager"]
+    monkeypatch.setenv(evaluate.REPRODUCIBLE, "1")
+    first = gradlab.check(f, x)
+    assert first.evaluation == evaluate.HOW["vectorized"]
+    monkeypatch.setattr(evaluate, "EAGER_SECONDS", 0.0)
+    again = gradlab.check(f, x)
+    assert again.evaluation == first.evaluation
+    assert [np.asarray(j).tobytes() for j in again.numeric] == [np.asarray(j).tobytes() for j in first.numeric]

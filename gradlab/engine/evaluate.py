@@ -2,8 +2,8 @@
 
 The ways, chosen per argument by cost and by what works:
     one call     f called eagerly once per point: when that takes less than EAGER_SECONDS in all (no tracing
-                 to pay for) and no trace of f is kept, when f cannot be traced, or when nothing else
-                 reproduces plain calls
+                 to pay for), no trace of f is kept and GRADLAB_REPRODUCIBLE is not set, when f cannot be
+                 traced, or when nothing else reproduces plain calls
     vectorized   tf.vectorized_map over a chunk of perturbed points in one traced call (fastest for many)
     traced loop  tf.map_fn in one traced call: f itself at every point, shapes as f wrote them
     stateless    for Keras variables: tf.vectorized_map with each perturbed value given to the variable through
@@ -21,6 +21,7 @@ that no longer reproduces f is traced anew. Traces are made without AutoGraph, a
 needs it (Python control flow on tensors).
 """
 
+import os
 import time
 import types
 import weakref
@@ -32,8 +33,8 @@ from gradlab._tf import tf
 from gradlab.engine.inputs import call
 from gradlab.engine.platform import quiet_internals, unsafe_to_vectorize
 from gradlab.engine.restore import restoring
-from gradlab.engine.tolerances import (BATCH_ULPS, CHUNK_ELEMENTS, EAGER_OVERHEAD, EAGER_SECONDS, RETIME_MARGIN,
-                                       RETIME_SECONDS, RETIMES, XLA_THRESHOLD)
+from gradlab.engine.tolerances import (BATCH_ULPS, CHUNK_ELEMENTS, EAGER_OVERHEAD, EAGER_SECONDS, REPRODUCIBLE,
+                                       RETIME_MARGIN, RETIME_SECONDS, RETIMES, XLA_THRESHOLD)
 from gradlab.errors import GradlabError, TooExpensiveError, summary
 
 HOW = {
@@ -181,9 +182,10 @@ class Evaluator:
     def _choose(self, i, index, delta):
         """(way, rows): the cheapest way whose first chunk matches plain calls of f, with that chunk's rows
         (None where nothing was evaluated yet); "eager" if calling f point by point costs less than tracing
-        (and no trace of f for this argument is kept from an earlier check), or if nothing works."""
+        (no trace of f for this argument is kept from an earlier check, and GRADLAB_REPRODUCIBLE is not set), or
+        if nothing works."""
         kept = self._kept is not None and any(key[0] == i and key[-1] == self._signature for key in self._kept)
-        if not kept and self._cheap(len(index)):
+        if not kept and os.environ.get(REPRODUCIBLE) != "1" and self._cheap(len(index)):
             self._ways[i] = "eager"
             return "eager", None
         ways, why = self._ways_for(i)  # `why`: the reason the way used is not a better one

@@ -53,6 +53,10 @@ BYTES_PER_JACOBIAN_ENTRY = 12 * 8
 #: Perturbations whose plain calls of f would take less than this in all are evaluated one call at a time:
 #: tracing a batched evaluation costs more than that.
 EAGER_SECONDS = 0.1
+#: Where the environment sets GRADLAB_REPRODUCIBLE=1, the way is chosen by what works and never by measured
+#: time: a traced way even where one call at a time would be faster. A check of the same f at the same point
+#: then gives the same numbers to the last bit on a loaded machine and an idle one (the site's build sets it).
+REPRODUCIBLE = "GRADLAB_REPRODUCIBLE"
 #: What one eager evaluation costs beyond f itself (building the moved argument, reading the result back).
 EAGER_OVERHEAD = 2e-4
 #: A call of f that makes the perturbations look less than RETIME_MARGIN times too costly for one call at a

@@ -9,7 +9,8 @@ The notebooks run in JOBS Jupyter kernels of this Python, each kernel taking a f
 turn and reset before each (RESET): starting a kernel costs a TensorFlow import, seconds that a lesson alone
 does not take. A cell that raises fails the build with the lesson and the cell named. Apart from timings a
 lesson measures, the pages are the same bytes on every build: no dates, fixed cell ids, no scripts or files
-fetched from elsewhere.
+fetched from elsewhere, and checks that choose how to evaluate f by what works, not by measured time
+(gradlab.engine.tolerances.REPRODUCIBLE).
 
 Building needs the `site` extra (nbconvert, nbclient, nbformat, ipykernel): pip install "gradlab-tf[site]".
 """
@@ -28,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from gradlab.engine.tolerances import REPRODUCIBLE
 from gradlab.errors import GradlabError
 from gradlab.render import STATIC_HTML, Result, compact_table
 from gradlab.teaching import notebooks
@@ -194,14 +196,15 @@ class _Tools:
         self.NotebookClient, self.exceptions = NotebookClient, exceptions
 
         class ThisPython(AsyncKernelManager):
-            """A kernel of the Python that builds the site, whatever kernels Jupyter knows of; its views are
-            static HTML (no widgets, which a page without scripts could not show)."""
+            """A kernel of the Python that builds the site, whatever kernels Jupyter knows of. Its views are
+            static HTML (no widgets, which a page without scripts could not show), and its checks choose how to
+            evaluate f by what works, never by measured time, so a page's numbers do not depend on the load."""
 
             @property
             def kernel_spec(self):
                 argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                         "--HistoryManager.enabled=False"]  # no history, so RESET may number cells from 1
-                return KernelSpec(argv=argv, display_name="Python 3", language="python", env={STATIC_HTML: "1"})
+                return KernelSpec(argv=argv, display_name="Python 3", language="python", env={STATIC_HTML: "1", REPRODUCIBLE: "1"})
 
         self.kernel = ThisPython
 
