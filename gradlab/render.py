@@ -428,6 +428,37 @@ def to_text(renderable, width=100):
     return "\n".join(line.rstrip() for line in console.file.getvalue().split("\n"))
 
 
+#: Legend entries a figure's description names before it counts the rest.
+FIGURE_LABELS = 4
+
+
+def figure_text(fig):
+    """A matplotlib figure in words, from its own labels: each plot's title, what it draws against what (log
+    scales named), and its legend's first entries. A terminal prints it where the figure would be; a web page
+    gives it as the image's alternative text."""
+    plots = [text for text in map(_plot_text, fig.axes) if text]
+    if len(plots) > 1:
+        plots = [f"Plot {k}: {text}" for k, text in enumerate(plots, 1)]
+    title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    count = len(fig.axes)
+    return " ".join(([title + "."] if title else []) + plots) or (
+        f"{count} plot{'s' * (count != 1)} without labels." if count else "An empty figure.")
+
+
+def _plot_text(ax):
+    """One plot's sentences: its title, "y against x" and its legend's entries, each where it has one."""
+    def axis(label, scale):
+        return f"{label} ({scale} scale)" if label and scale != "linear" else label
+
+    y, x = axis(ax.get_ylabel(), ax.get_yscale()), axis(ax.get_xlabel(), ax.get_xscale())
+    labels = [label for label in ax.get_legend_handles_labels()[1] if not label.startswith("_")]
+    if len(labels) > FIGURE_LABELS:
+        labels = labels[:FIGURE_LABELS] + [f"and {len(labels) - FIGURE_LABELS} more"]
+    sentences = [ax.get_title(), " against ".join(filter(None, (y, x))) if y else (x and f"Drawn against {x}"),
+                 labels and "Lines: " + "; ".join(labels)]
+    return " ".join(f"{sentence}." for sentence in sentences if sentence)
+
+
 MARKERS = {"forward": "f", "central": "c", "richardson": "R"}
 #: Columns of the step study's chart at most, and of its axis labels.
 CHART_WIDTH, CHART_AXIS = 60, 10

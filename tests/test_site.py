@@ -71,8 +71,12 @@ def test_a_lesson_page_shows_every_output(built, number):
     assert page.figures == FIGURES.get(number, 0), "each figure a lesson displays is one image"
     assert page.pictures == PICTURES.get(number, 0), "the backprop graphs and their frames are drawn as SVG"
     text = _html(built, page.file)
-    images = len(re.findall(r'<img[^>]+src="data:image/png;base64,', text))
-    assert images == page.figures, "every figure is an image inside the page"
+    images = [tag for tag in re.findall(r"<img\b[^>]*>", text) if 'src="data:image/png;base64,' in tag]
+    assert len(images) == page.figures, "every figure is an image inside the page"
+    for tag in images:
+        alt = re.search(r' alt="([^"]+)"', tag)
+        assert alt and alt[1] != "No description has been provided for this image", \
+            "each figure is described in words from its own labels"
     assert text.count("<svg") == page.pictures, "as SVG, not as a widget"
     assert f"<title>{html.escape(LESSONS[number].heading)} · gradlab</title>" in text
     assert "jp-OutputArea-output" in text
@@ -117,6 +121,12 @@ def test_pages_fetch_nothing_from_elsewhere(built):
         assert "<script" not in text, f"{path.name} has a script"
         fetched = re.findall(r'<(?!a\b)(\w+)[^>]*\b(?:src|href)="((?:https?:)?//[^"]*)"', text)
         assert fetched == [], f"{path.name} fetches from elsewhere"
+
+
+def test_a_figure_is_described_by_its_own_title_and_axes(built):
+    """Lesson 14 draws the loss on a log scale against the step, titled "training loss"."""
+    text = _html(built, _page(built, 14).file)
+    assert '<img alt="training loss. mean squared error (log scale) against step." ' in text
 
 
 def test_the_index_lists_every_lesson_with_what_it_shows(built):
@@ -170,6 +180,7 @@ def test_a_failing_cell_fails_the_build_naming_the_lesson_and_the_cell(tmp_path,
     with pytest.raises(site.SiteError) as raised:
         site.build(tmp_path / "out", [98, 99], jobs=2)
     assert str(raised.value) == 'lesson 99, cell 3 (`raise ValueError("planted")`): ValueError: planted'
+    assert raised.value.lesson == 99
     assert not (tmp_path / "out" / site.INDEX).exists()
 
 

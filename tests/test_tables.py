@@ -184,3 +184,42 @@ def test_the_html_keeps_room_under_its_last_line():
 
     html = gradlab.compare(lambda x: x * x, 3.0)._repr_mimebundle_()["text/html"]
     assert html.count(PRE_ROOM) == 1 and html.index(PRE_ROOM) < html.index(">")
+
+
+def _figure(*plots, title=None):
+    """A matplotlib figure with one plot per dict of {title, x, y, xscale, yscale, lines}."""
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    for k, plot in enumerate(plots, 1):
+        ax = fig.add_subplot(1, len(plots), k)
+        for label in plot.get("lines", ["_unlabelled"]):
+            ax.plot([1, 2], [1, 2], label=label)
+        ax.set_title(plot.get("title", ""))
+        ax.set_xlabel(plot.get("x", ""))
+        ax.set_ylabel(plot.get("y", ""))
+        ax.set_xscale(plot.get("xscale", "linear"))
+        ax.set_yscale(plot.get("yscale", "linear"))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+FIGURES = [
+    ("a titled log plot", _figure({"title": "loss", "x": "step", "y": "error", "yscale": "log"}),
+     "loss. error (log scale) against step."),
+    ("only an x label", _figure({"x": "w1", "lines": ["f", "tangent"]}), "Drawn against w1. Lines: f; tangent."),
+    ("only a y label", _figure({"y": "f"}), "f."),
+    ("a long legend", _figure({"lines": list("abcdef")}), "Lines: a; b; c; d; and 2 more."),
+    ("two plots under a title", _figure({"title": "one"}, {"title": "two", "x": "h", "xscale": "log"}, title="both"),
+     "both. Plot 1: one. Plot 2: two. Drawn against h (log scale)."),
+    ("plots without labels", _figure({}, {}), "2 plots without labels."),
+    ("no plots", _figure(), "An empty figure."),
+]
+
+
+@pytest.mark.parametrize(("what", "fig", "text"), FIGURES, ids=[case[0] for case in FIGURES])
+def test_a_figure_is_described_from_its_own_labels(what, fig, text):
+    from gradlab.render import figure_text
+
+    assert figure_text(fig) == text

@@ -21,6 +21,7 @@ from rich.padding import Padding
 from rich.pretty import Pretty
 from rich.syntax import Syntax
 
+from gradlab.render import figure_text
 from gradlab.teaching.lessons import Cell, Lesson
 
 __all__ = ["Stop", "run_cell", "run_lesson", "stdin_is_terminal"]
@@ -112,13 +113,13 @@ def run_cell(cell: Cell, namespace: dict, console: Console, filename: str, index
 
 
 def display(value: object, console: Console) -> None:
-    """Rich renderables as themselves, a matplotlib figure as a note (a terminal cannot show it), anything
-    else by its repr, spread over lines when long."""
+    """Rich renderables as themselves, a matplotlib figure described in words (a terminal cannot show it),
+    anything else by its repr, spread over lines when long."""
     if hasattr(type(value), "__rich_console__") or hasattr(type(value), "__rich__"):
         console.print(value)
     elif type(value).__name__ == "Figure" and hasattr(value, "savefig"):
-        console.print(f"[a matplotlib figure with {len(value.axes)} axes: the notebook shows it as an image]",
-                      markup=False, style="dim")
+        console.print(f"[a figure, which the notebook shows as an image: {figure_text(value)}]", markup=False,
+                      style="dim")
     else:
         console.print(Pretty(value))
 

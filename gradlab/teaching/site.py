@@ -31,7 +31,7 @@ from pathlib import Path
 
 from gradlab.engine.tolerances import REPRODUCIBLE
 from gradlab.errors import GradlabError
-from gradlab.render import STATIC_HTML, Result, compact_table
+from gradlab.render import STATIC_HTML, Result, compact_table, figure_text
 from gradlab.teaching import notebooks
 from gradlab.teaching.lessons import LESSONS, Lesson, escape_markdown, get
 
@@ -45,13 +45,15 @@ CELL_TIMEOUT = 180
 KERNEL_START_SECONDS = 120
 #: Run in a kernel before each of its lessons, out of the page: what a fresh kernel would show, as far as a
 #: lesson can tell (no names of the lesson before, Keras' layer names counted from zero again, no open
-#: figures, the next cell In[1]).
+#: figures, the next cell In[1]); and the kernel's figures described in words (describe_figures).
 RESET = """\
 get_ipython().run_line_magic("reset", "-f")
 import sys, matplotlib.pyplot
 if "keras" in sys.modules:
     sys.modules["keras"].backend.clear_session()
 matplotlib.pyplot.close("all")
+import gradlab.teaching.site
+gradlab.teaching.site.describe_figures(get_ipython())
 get_ipython().run_line_magic("reset", "-f")
 get_ipython().execution_count = 1
 """
@@ -68,8 +70,30 @@ RUN_HINT = ("To run a lesson yourself: `pip install gradlab-tf`, then `python -m
             "`jupyter lab`).")
 
 
+def describe_figures(shell):
+    """Make each matplotlib figure the IPython `shell` displays carry its description in words
+    (gradlab.render.figure_text) as its image's alternative text, whichever formatter draws it."""
+    format = shell.display_formatter.format
+    if getattr(format, "describes_figures", False):
+        return
+
+    def described(obj, include=None, exclude=None):
+        data, metadata = format(obj, include=include, exclude=exclude)
+        if "image/png" in data and type(obj).__name__ == "Figure" and hasattr(obj, "savefig"):
+            metadata.setdefault("image/png", {})["alt"] = figure_text(obj)
+        return data, metadata
+
+    described.describes_figures = True
+    shell.display_formatter.format = described
+
+
 class SiteError(GradlabError):
-    """The site cannot be built: a lesson's cell raised, a kernel died, or a tool the build needs is missing."""
+    """The site cannot be built: a lesson's cell raised, a kernel died, or a tool the build needs is missing.
+    `lesson` is the number of the lesson that failed (None where the build failed before any ran)."""
+
+    def __init__(self, message, lesson=None):
+        super().__init__(message)
+        self.lesson = lesson
 
 
 @dataclass
@@ -277,7 +301,7 @@ async def _execute_all(tools: _Tools, lessons: list[Lesson], jobs: int, timeout:
         await asyncio.gather(*tasks, return_exceptions=True)
     failed = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
     if failed:
-        raise min(failed, key=lambda error: getattr(error, "lesson", 0))
+        raise min(failed, key=lambda error: getattr(error, "lesson", None) or 0)  # an interrupt first
     done = {lesson.number: result for task in tasks for lesson, result in task.result()}
     return [done[lesson.number] for lesson in lessons]
 
@@ -328,22 +352,21 @@ async def _execute(tools: _Tools, lesson: Lesson, kernel, client, scratch, log, 
                                                  output_hook=lambda message: None)
         if reply["content"]["status"] != "ok":
             raise SiteError(f"lesson {lesson.number}: the kernel could not be reset before it "
-                            f"({reply['content'].get('ename')}: {reply['content'].get('evalue')})")
+                            f"({reply['content'].get('ename')}: {reply['content'].get('evalue')})", lesson.number)
         await runner.async_execute()
     except BaseException as error:
         if stopping.is_set():  # cancelled because another lesson failed, or Ctrl-C
             raise asyncio.CancelledError from None
         if isinstance(error, errors.CellExecutionError):
             error = SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: {error.ename}: "
-                              f"{_last_line(error.evalue)}")
+                              f"{_last_line(error.evalue)}", lesson.number)
         elif isinstance(error, errors.CellTimeoutError):
             error = SiteError(f"lesson {lesson.number}, cell {_failing_cell(nb)}: still running after "
-                              f"{timeout} s")
+                              f"{timeout} s", lesson.number)
         elif isinstance(error, Exception) and not isinstance(error, SiteError):  # the kernel died
             error = _kernel_failed(lesson, log, error)
         elif not isinstance(error, Exception):
             raise
-        error.lesson = lesson.number
         raise error from None
     return nb
 
@@ -351,9 +374,7 @@ async def _execute(tools: _Tools, lesson: Lesson, kernel, client, scratch, log, 
 def _kernel_failed(lesson: Lesson, log, error) -> SiteError:
     log.seek(0)
     told = _last_line(log.read().decode(errors="replace")) or _last_line(error)
-    failure = SiteError(f"lesson {lesson.number}: its kernel failed ({told})")
-    failure.lesson = lesson.number
-    return failure
+    return SiteError(f"lesson {lesson.number}: its kernel failed ({told})", lesson.number)
 
 
 def _failing_cell(nb) -> str:
