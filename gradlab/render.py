@@ -432,31 +432,76 @@ def to_text(renderable, width=100):
 FIGURE_LABELS = 4
 
 
+def is_figure(value):
+    """Whether `value` is a matplotlib figure (told without importing matplotlib)."""
+    return type(value).__name__ == "Figure" and hasattr(value, "savefig")
+
+
 def figure_text(fig):
     """A matplotlib figure in words, from its own labels: each plot's title, what it draws against what (log
-    scales named), and its legend's first entries. A terminal prints it where the figure would be; a web page
-    gives it as the image's alternative text."""
-    plots = [text for text in map(_plot_text, fig.axes) if text]
+    scales named; a heat map's rows and columns), and its legend's first entries. Twin axes count as one plot
+    with their host, colour bars as none. A terminal prints it where the figure would be; a web page gives it
+    as the image's alternative text."""
+    plots = _plots(fig)
+    described = [_plot_text(group) for group in plots]
+    if not any(described):
+        return (f"{len(plots)} plots without labels." if len(plots) > 1 else
+                "A plot without labels." if plots else "An empty figure.")
     if len(plots) > 1:
-        plots = [f"Plot {k}: {text}" for k, text in enumerate(plots, 1)]
-    title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
-    count = len(fig.axes)
-    return " ".join(([title + "."] if title else []) + plots) or (
-        f"{count} plot{'s' * (count != 1)} without labels." if count else "An empty figure.")
+        described = [f"Plot {k}{', ' if text.startswith('“') else ': '}{text or 'no labels.'}"
+                     for k, text in enumerate(described, 1)]
+    title = _words(fig.get_suptitle() if hasattr(fig, "get_suptitle") else
+                   fig._suptitle.get_text() if fig._suptitle is not None else "")
+    return " ".join(([f"“{title}”."] if title else []) + described)
 
 
-def _plot_text(ax):
-    """One plot's sentences: its title, "y against x" and its legend's entries, each where it has one."""
-    def axis(label, scale):
-        return f"{label} ({scale} scale)" if label and scale != "linear" else label
+def _plots(fig):
+    """The figure's axes in groups that draw on one place (a host and its twins), colour bars left out."""
+    groups = {}
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>" or getattr(ax, "_colorbar", None) is not None:
+            continue
+        groups.setdefault(tuple(np.round(ax.get_position().bounds, 3)), []).append(ax)
+    return list(groups.values())
 
-    y, x = axis(ax.get_ylabel(), ax.get_yscale()), axis(ax.get_xlabel(), ax.get_xscale())
-    labels = [label for label in ax.get_legend_handles_labels()[1] if not label.startswith("_")]
+
+def _words(text):
+    return " ".join(str(text).split()).rstrip(".")
+
+
+def _plot_text(group):
+    """One plot's sentences: “its title”, what it draws, and its legend's entries, each where it has one."""
+    labels = [_words(label) for ax in group for label in _legend(ax)]
     if len(labels) > FIGURE_LABELS:
         labels = labels[:FIGURE_LABELS] + [f"and {len(labels) - FIGURE_LABELS} more"]
-    sentences = [ax.get_title(), " against ".join(filter(None, (y, x))) if y else (x and f"Drawn against {x}"),
-                 labels and "Lines: " + "; ".join(labels)]
-    return " ".join(f"{sentence}." for sentence in sentences if sentence)
+    sentences = [_drawn(group), labels and "Legend: " + "; ".join(labels)]
+    text = " ".join(f"{sentence}." for sentence in sentences if sentence)
+    title = next((_words(ax.get_title()) for ax in group if ax.get_title().strip()), "")
+    return (f"“{title}”" + (f": {text}" if text else ".")) if title else text
+
+
+def _drawn(group):
+    """What a plot draws against what: "y against x", a heat map's rows and columns, a surface's z."""
+    host = group[0]
+    x, y = _axis(host, "x"), " and ".join(filter(None, (_axis(ax, "y") for ax in group)))
+    z = _axis(host, "z") if hasattr(host, "get_zlabel") else ""
+    if host.images:
+        return "a heat map" + "".join(f", {label} {way}" for label, way in ((y, "down"), (x, "across")) if label)
+    if z:
+        return f"{z} against {' and '.join(filter(None, (x, y)))}" if x or y else f"z axis: {z}"
+    return f"{y} against {x}" if y and x else f"plotted against {x}" if x else y and f"y axis: {y}"
+
+
+def _axis(ax, name):
+    """An axis's label, with its scale where that is not linear ("" for an axis without a label)."""
+    label = _words(getattr(ax, f"get_{name}label")())
+    scale = getattr(ax, f"get_{name}scale")()
+    return f"{label} ({scale} scale)" if label and scale != "linear" else label
+
+
+def _legend(ax):
+    legend = ax.get_legend()
+    return [text.get_text() for text in legend.get_texts()] if legend is not None else []
 
 
 MARKERS = {"forward": "f", "central": "c", "richardson": "R"}

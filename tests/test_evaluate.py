@@ -101,9 +101,10 @@ def test_a_kept_trace_that_no_longer_reproduces_f_is_traced_anew(traced, monkeyp
 
 
 def test_reproducible_checks_choose_their_way_by_what_works_not_by_time(monkeypatch):
-    """A check cheap enough to call f once per perturbation is traced instead under GRADLAB_REPRODUCIBLE=1,
-    however slow f's call was measured; the numbers then match to the bit on any machine's load."""
-    monkeypatch.setattr(evaluate, "EAGER_SECONDS", 1e9)  # any measured time now says "one call at a time"
+    """A check whose call of f is timed as cheap (as it is on an idle machine) calls f once per perturbation,
+    and under GRADLAB_REPRODUCIBLE=1 is traced instead; timed as costly (a loaded machine), it is traced the
+    same way and gives the same numbers to the bit."""
+    monkeypatch.setattr(evaluate, "EAGER_SECONDS", 1e9)  # any measured time now says "cheap: one call at a time"
     x = tf.constant([0.3, -1.2, 2.0], dtype=tf.float64)
 
     def f(x):
@@ -113,7 +114,7 @@ def test_reproducible_checks_choose_their_way_by_what_works_not_by_time(monkeypa
     monkeypatch.setenv(evaluate.REPRODUCIBLE, "1")
     first = gradlab.check(f, x)
     assert first.evaluation == evaluate.HOW["vectorized"]
-    monkeypatch.setattr(evaluate, "EAGER_SECONDS", 0.0)
+    monkeypatch.setattr(evaluate, "EAGER_SECONDS", 0.0)  # and now "costly"
     again = gradlab.check(f, x)
     assert again.evaluation == first.evaluation
     assert [np.asarray(j).tobytes() for j in again.numeric] == [np.asarray(j).tobytes() for j in first.numeric]

@@ -145,8 +145,8 @@ def test_key_numbers(number, expression, expected, lesson_run):
         (2, "None"),
         (3, "the chain rule holds"),
         (3, "RuntimeError: A non-persistent GradientTape"),
-        (14, "[a figure, which the notebook shows as an image: training loss. mean squared error (log scale) "
-             "against step.]"),
+        (14, "[figure, drawn in the notebook: “training loss”: mean squared error (log scale) against step.]"),
+        (8, "[figure, drawn in the notebook: Plot 1, “d/dx at 1 (float64)”:"),
     ],
 )
 def test_lesson_prints(number, printed, lesson_run):

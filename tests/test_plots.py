@@ -85,3 +85,84 @@ def test_matrix_maps_lay_a_jacobian_out_outputs_down_inputs_across():
 def test_bad_input_is_a_gradlab_error(call):
     with pytest.raises(GradlabError):
         call()
+
+
+def _figure(*plots, title=None, colorbar=False):
+    """A figure with one plot per dict: title, x, y, xscale, yscale, lines (their labels), legend (texts
+    given to ax.legend), twin (a second y label on twin axes), image (a heat map instead of lines)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    for k, plot in enumerate(plots, 1):
+        ax = fig.add_subplot(1, len(plots), k)
+        if plot.get("image"):
+            mappable = ax.imshow(np.eye(3))
+            if colorbar:
+                fig.colorbar(mappable, ax=ax).set_label("value")
+        for label in plot.get("lines", []):
+            ax.plot([1, 2], [1, 2], label=label)
+        if "lines" in plot or "legend" in plot:
+            ax.legend(*([plot["legend"]] if "legend" in plot else []))
+        ax.set_title(plot.get("title", ""))
+        ax.set_xlabel(plot.get("x", ""))
+        ax.set_ylabel(plot.get("y", ""))
+        ax.set_xscale(plot.get("xscale", "linear"))
+        ax.set_yscale(plot.get("yscale", "linear"))
+        if "twin" in plot:
+            ax.twinx().set_ylabel(plot["twin"])
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def _surface():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot(projection="3d")
+    ax.set_title("surface")
+    ax.set_xlabel("x"), ax.set_ylabel("y"), ax.set_zlabel("f")
+    return fig
+
+
+DESCRIBED = [
+    ("a titled log plot", _figure({"title": "loss", "x": "step", "y": "error", "yscale": "log"}),
+     "“loss”: error (log scale) against step."),
+    ("only an x label", _figure({"x": "w1", "lines": ["f", "tangent"]}), "plotted against w1. Legend: f; tangent."),
+    ("only a y label", _figure({"y": "f"}), "y axis: f."),
+    ("a legend given its texts", _figure({"legend": ["a", "b"], "lines": ["_", "_"]}), "Legend: a; b."),
+    ("a long legend", _figure({"lines": list("abcdef")}), "Legend: a; b; c; d; and 2 more."),
+    ("plots numbered by place", _figure({}, {"title": "middle"}, {"title": "right", "x": "h", "xscale": "log"},
+                                        title="all"),
+     "“all”. Plot 1: no labels. Plot 2, “middle”. Plot 3, “right”: plotted against h (log scale)."),
+    ("twin axes are one plot", _figure({"x": "step", "y": "loss", "twin": "accuracy"}),
+     "loss and accuracy against step."),
+    ("a heat map with its colour bar", _figure({"title": "J", "image": True, "x": "input", "y": "output"},
+                                               colorbar=True),
+     "“J”: a heat map, output down, input across."),
+    ("a surface", _surface(), "“surface”: f against x and y."),
+    ("labels tidied", _figure({"title": "loss.\n(per step)"}, title="  "), "“loss. (per step)”."),
+    ("plots without labels", _figure({}, {}), "2 plots without labels."),
+    ("one plot without labels", _figure({}), "A plot without labels."),
+    ("no plots", _figure(), "An empty figure."),
+]
+
+
+@pytest.mark.parametrize(("what", "fig", "text"), DESCRIBED, ids=[case[0] for case in DESCRIBED])
+def test_a_figure_is_described_from_its_own_labels(what, fig, text):
+    from gradlab.render import figure_text
+
+    assert figure_text(fig) == text
+
+
+def test_a_figure_left_open_by_a_lesson_cell_is_described_and_closed():
+    import matplotlib.pyplot as plt
+
+    from gradlab.teaching.lesson import run_cell
+    from gradlab.teaching.lessons import Cell
+
+    console = Console(file=io.StringIO(), width=200)
+    source = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.set_title('open')\nlines = ax.plot([1, 2])"
+    run_cell(Cell("code", source), {"Out": {}}, console, "<test>", 0)
+    assert console.file.getvalue().strip() == "[figure, drawn in the notebook: “open”.]"
+    assert plt.get_fignums() == []

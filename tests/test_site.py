@@ -71,12 +71,7 @@ def test_a_lesson_page_shows_every_output(built, number):
     assert page.figures == FIGURES.get(number, 0), "each figure a lesson displays is one image"
     assert page.pictures == PICTURES.get(number, 0), "the backprop graphs and their frames are drawn as SVG"
     text = _html(built, page.file)
-    images = [tag for tag in re.findall(r"<img\b[^>]*>", text) if 'src="data:image/png;base64,' in tag]
-    assert len(images) == page.figures, "every figure is an image inside the page"
-    for tag in images:
-        alt = re.search(r' alt="([^"]+)"', tag)
-        assert alt and alt[1] != "No description has been provided for this image", \
-            "each figure is described in words from its own labels"
+    assert len(_images(text)) == page.figures, "every figure is an image inside the page"
     assert text.count("<svg") == page.pictures, "as SVG, not as a widget"
     assert f"<title>{html.escape(LESSONS[number].heading)} · gradlab</title>" in text
     assert "jp-OutputArea-output" in text
@@ -123,10 +118,23 @@ def test_pages_fetch_nothing_from_elsewhere(built):
         assert fetched == [], f"{path.name} fetches from elsewhere"
 
 
+def _images(page_html):
+    """The alternative text of each figure's image on a page, in order (None where an image has none)."""
+    tags = [tag for tag in re.findall(r"<img\b[^>]*>", page_html) if 'src="data:image/png;base64,' in tag]
+    return [html.unescape(alt[2]) if (alt := re.search(r""" alt=(["'])(.*?)\1""", tag)) else None for tag in tags]
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_each_figure_is_described_in_the_words_the_terminal_prints(built, lesson_run, number):
+    described = [" ".join(text.split()) for text in re.findall(r"\[figure, drawn in the notebook: (.*?)\]",
+                                                                lesson_run(number).text, flags=re.S)]
+    assert _images(_html(built, _page(built, number).file)) == described
+
+
 def test_a_figure_is_described_by_its_own_title_and_axes(built):
     """Lesson 14 draws the loss on a log scale against the step, titled "training loss"."""
-    text = _html(built, _page(built, 14).file)
-    assert '<img alt="training loss. mean squared error (log scale) against step." ' in text
+    assert _images(_html(built, _page(built, 14).file)) == [
+        "“training loss”: mean squared error (log scale) against step."]
 
 
 def test_the_index_lists_every_lesson_with_what_it_shows(built):
@@ -147,6 +155,11 @@ def test_code_typed_into_a_cell_is_named_by_its_cell_not_a_temporary_file(built)
     prompts = re.findall(r"In\s*\[(\d+)\]:", _plain(text))
     assert prompts[:3] == ["1", "2", "3"], "numbered from 1, as in a fresh kernel"
     assert cited and cited <= set(prompts), "each cited cell is the page's cell with that prompt"
+
+
+def test_a_value_is_shown_under_its_cell_numbered_as_jupyter_numbers_it(built):
+    text = " ".join(_plain(_html(built, _page(built, 1).file)).split())
+    assert "forward_dw1 Out[3]: 36.000003007075065 In [4]:" in text
 
 
 #: The lessons whose numbers hung on the machine's load before their checks chose how to evaluate f by what

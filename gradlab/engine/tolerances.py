@@ -55,7 +55,8 @@ BYTES_PER_JACOBIAN_ENTRY = 12 * 8
 EAGER_SECONDS = 0.1
 #: Where the environment sets GRADLAB_REPRODUCIBLE=1, the way is chosen by what works and never by measured
 #: time: a traced way even where one call at a time would be faster. A check of the same f at the same point
-#: then gives the same numbers to the last bit on a loaded machine and an idle one (the site's build sets it).
+#: then makes the same estimates to the last bit on a loaded machine and an idle one (the site's build sets
+#: it). Refusals still go by measured time (MAX_SECONDS), as does check_many's shrinking (many.SHRINK_SECONDS).
 REPRODUCIBLE = "GRADLAB_REPRODUCIBLE"
 #: What one eager evaluation costs beyond f itself (building the moved argument, reading the result back).
 EAGER_OVERHEAD = 2e-4

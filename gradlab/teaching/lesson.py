@@ -21,7 +21,7 @@ from rich.padding import Padding
 from rich.pretty import Pretty
 from rich.syntax import Syntax
 
-from gradlab.render import figure_text
+from gradlab.render import figure_text, is_figure
 from gradlab.teaching.lessons import Cell, Lesson
 
 __all__ = ["Stop", "run_cell", "run_lesson", "stdin_is_terminal"]
@@ -101,7 +101,8 @@ def show_code(cell: Cell, console: Console) -> None:
 
 
 def run_cell(cell: Cell, namespace: dict, console: Console, filename: str, index: int) -> None:
-    """Execute the cell; print() goes to the console, and a final expression's value is displayed."""
+    """Execute the cell; print() goes to the console, and a final expression's value is displayed. Figures left
+    open by the cell are then described and closed, as a notebook shows and closes them after each cell."""
     body, last = _split_last_expression(cell.source, filename)
     out = console.file
     with contextlib.redirect_stdout(out):
@@ -110,6 +111,10 @@ def run_cell(cell: Cell, namespace: dict, console: Console, filename: str, index
     if value is not None:
         namespace["Out"][index] = namespace["_"] = value
         display(value, console)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    for number in pyplot.get_fignums() if pyplot is not None else ():
+        display(pyplot.figure(number), console)
+        pyplot.close(number)
 
 
 def display(value: object, console: Console) -> None:
@@ -117,8 +122,8 @@ def display(value: object, console: Console) -> None:
     anything else by its repr, spread over lines when long."""
     if hasattr(type(value), "__rich_console__") or hasattr(type(value), "__rich__"):
         console.print(value)
-    elif type(value).__name__ == "Figure" and hasattr(value, "savefig"):
-        console.print(f"[a figure, which the notebook shows as an image: {figure_text(value)}]", markup=False,
+    elif is_figure(value):
+        console.print(f"[figure, drawn in the notebook: {figure_text(value)}]", markup=False, highlight=False,
                       style="dim")
     else:
         console.print(Pretty(value))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from gradlab.engine.tolerances import REPRODUCIBLE
 from gradlab.errors import GradlabError
-from gradlab.render import STATIC_HTML, Result, compact_table, figure_text
+from gradlab.render import STATIC_HTML, Result, compact_table, figure_text, is_figure
 from gradlab.teaching import notebooks
 from gradlab.teaching.lessons import LESSONS, Lesson, escape_markdown, get
 
@@ -79,8 +79,8 @@ def describe_figures(shell):
 
     def described(obj, include=None, exclude=None):
         data, metadata = format(obj, include=include, exclude=exclude)
-        if "image/png" in data and type(obj).__name__ == "Figure" and hasattr(obj, "savefig"):
-            metadata.setdefault("image/png", {})["alt"] = figure_text(obj)
+        if "image/png" in data and is_figure(obj):
+            metadata = {**metadata, "image/png": {**metadata.get("image/png", {}), "alt": figure_text(obj)}}
         return data, metadata
 
     described.describes_figures = True
@@ -228,13 +228,13 @@ class _Tools:
             def kernel_spec(self):
                 argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                         "--HistoryManager.enabled=False"]  # no history, so RESET may number cells from 1
-                return KernelSpec(argv=argv, display_name="Python 3", language="python", env={STATIC_HTML: "1", REPRODUCIBLE: "1"})
+                return KernelSpec(argv=argv, display_name="Python 3", language="python",
+                                  env={STATIC_HTML: "1", REPRODUCIBLE: "1"})
 
         self.kernel = ThisPython
 
     def exporter(self):
-        return self.nbconvert.HTMLExporter(template_name="gradlab", extra_template_basedirs=[str(TEMPLATES)],
-                                           exclude_output_prompt=True)
+        return self.nbconvert.HTMLExporter(template_name="gradlab", extra_template_basedirs=[str(TEMPLATES)])
 
 
 def _run_all(tools: _Tools, lessons: list[Lesson], jobs: int, timeout: int, progress) -> list:

@@ -133,7 +133,7 @@ gradlab.compare(tf.exp, 1.0, analytic=[math.e], names=["dy/dx"])
 # ## The figure
 #
 # `StepStudy.plot` draws a study with matplotlib. In a notebook the two studies appear below this
-# cell; in a terminal nothing is drawn, and the charts above stand in for it.
+# cell; a terminal describes the figure in words, and the charts above stand in for it.
 
 # %%
 import matplotlib.pyplot as plt
