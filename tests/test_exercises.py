@@ -144,6 +144,25 @@ def test_write_a_custom_gradient(gradient, state, said):
         assert feedback.entry.startswith("dy[") and "/dx[" in feedback.entry
 
 
+def _traced(function):
+    from gradlab._tf import tf
+
+    return tf.function(function)
+
+
+@pytest.mark.parametrize("wrap", [lambda f: f, _traced], ids=["plain", "tf.function"])
+def test_write_refuses_a_function_that_is_not_a_custom_gradient(wrap):
+    """Its value and Jacobian are right, but the tape differentiated x * sigmoid(x) itself: no grad was written."""
+    from gradlab._tf import tf
+
+    def swish(x):
+        return x * tf.sigmoid(x)
+
+    feedback = exercise(9, 1).check(wrap(swish))
+    assert feedback.state == "wrong" and "put the decorator back" in feedback.hint, feedback
+    assert exercise(9, 1).check(wrap(_custom(lambda dy, x, s: dy * s * (1 + x * (1 - s))))).state == "right"
+
+
 def test_write_names_the_input_whose_gradient_is_wrong():
     from gradlab._tf import tf
 

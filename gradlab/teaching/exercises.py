@@ -183,6 +183,20 @@ def _same_code(function, starter) -> bool:
     return mine is not None and given is not None and _fingerprint(mine) == _fingerprint(given)
 
 
+def _decorators(function) -> set:
+    """The names of TensorFlow's decorators on `function` or on what it wraps ("custom_gradient", "tf.function"),
+    as far as TensorFlow tells (an empty set where it does not)."""
+    try:
+        from tensorflow.python.util import tf_decorator
+    except ImportError:
+        return set()
+    names = set()
+    while function is not None:
+        names |= {decorator.decorator_name for decorator in tf_decorator.unwrap(function)[0]}
+        function = getattr(function, "__wrapped__", None)
+    return names
+
+
 def _unwrap(function):
     while hasattr(function, "__wrapped__"):
         function = function.__wrapped__
@@ -580,6 +594,11 @@ def _grade_derive(exercise, answer):
 
 def _grade_write(exercise, answer):
     _callable(exercise, answer, f"{exercise.answer_name}({', '.join(exercise.arguments)})")
+    if "custom_gradient" in _decorators(exercise._starter()) - _decorators(answer):
+        return Feedback(exercise.key, "wrong", None, _RAISED,
+                        hint=f"{exercise.answer_name} is not a custom gradient: without @tf.custom_gradient above "
+                             f"def {exercise.answer_name}, the tape differentiates its body itself and never calls "
+                             "grad; put the decorator back")
     [point] = exercise.points
     expected = _value_and_jacobians(exercise.reference, point)
     try:
