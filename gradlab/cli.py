@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -347,8 +348,8 @@ def _plot_path(path: str) -> str:
 
 def _site_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", help="where the pages go (created if needed); then open DIR/index.html")
-    parser.add_argument("--lessons", metavar="N,M,...", type=_lesson_numbers,
-                        help="build only these lessons (default: every lesson)")
+    parser.add_argument("--lessons", metavar="N,M-K", type=_lesson_numbers,
+                        help="build only these lessons, e.g. 1,3 or 1-4 (default: every lesson)")
     parser.add_argument("--jobs", metavar="K", type=_positive,
                         help="Jupyter kernels running lessons at the same time, each its share in turn (default: 2)")
     parser.add_argument("--json", action="store_true", help="print only JSON: the pages and what each shows")
@@ -386,15 +387,21 @@ def _site(args, console) -> int:
 
 
 def _lesson_numbers(text: str) -> list[int]:
-    """'1,3,14' -> [1, 3, 14], each a lesson of the registry."""
+    """'1,3,12-14' -> [1, 3, 12, 13, 14], each a lesson of the registry, in the order given."""
     from gradlab.teaching.lessons import get
 
+    parts = []
+    for part in filter(None, (part.strip() for part in text.split(","))):
+        span = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if span and int(span[1]) > int(span[2]):
+            raise argparse.ArgumentTypeError(f"{part} runs backwards; write {span[2]}-{span[1]}")
+        parts += [str(n) for n in range(int(span[1]), int(span[2]) + 1)] if span else [part]
     try:
-        numbers = list(dict.fromkeys(get(part.strip()).number for part in text.split(",") if part.strip()))
+        numbers = list(dict.fromkeys(get(part).number for part in parts))
     except GradlabError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if not numbers:
-        raise argparse.ArgumentTypeError("name at least one lesson, e.g. --lessons 1,3")
+        raise argparse.ArgumentTypeError("name at least one lesson, e.g. --lessons 1,3 or --lessons 1-4")
     return numbers
 
 

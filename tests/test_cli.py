@@ -27,7 +27,9 @@ BAD_INPUTS = [
     (["lessons", "extra"], "unrecognized arguments: extra"),
     (["site"], "required: DIR"),
     (["site", "out", "--lessons", "99"], f"argument --lessons: no lesson 99; choose one of {CHOICES}"),
-    (["site", "out", "--lessons", ","], "name at least one lesson, e.g. --lessons 1,3"),
+    (["site", "out", "--lessons", ","], "name at least one lesson, e.g. --lessons 1,3 or --lessons 1-4"),
+    (["site", "out", "--lessons", "4-2"], "argument --lessons: 4-2 runs backwards; write 2-4"),
+    (["site", "out", "--lessons", "15-17"], f"argument --lessons: no lesson 17; choose one of {CHOICES}"),
     (["site", "out", "--jobs", "0"], "argument --jobs: expected a whole number of at least 1, got '0'"),
     (["site", __file__], "is a file; name a folder for the site"),
 ]
@@ -218,3 +220,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_with_exit_0(user_env):
     process.stdout.close()  # like `gradlab lessons | head -0`
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0 and b"Traceback" not in err
+
+
+@pytest.mark.parametrize(("text", "numbers"), [("1,3", [1, 3]), ("2-4", [2, 3, 4]), ("14 - 16,1", [14, 15, 16, 1]),
+                                               ("1,,2", [1, 2]), ("3,1-3", [3, 1, 2])])
+def test_site_lessons_are_numbers_and_ranges_in_the_order_given(text, numbers):
+    assert cli._lesson_numbers(text) == numbers

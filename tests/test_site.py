@@ -216,7 +216,7 @@ def _browser():
         pytest.skip(reason)
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1024,900",
                      "--disable-gpu", "--no-first-run"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -250,6 +250,9 @@ return {
   ids: [...document.querySelectorAll('[id]')].map(e => e.id),
   background: getComputedStyle(document.body).backgroundColor,
   ok: (e => e && getComputedStyle(e).color)(document.querySelector('[style*="color: #008000"]')),
+  cut: [...document.querySelectorAll('.jp-OutputArea-output pre')].filter(e => e.scrollWidth > e.clientWidth + 1)
+       .map(e => e.textContent.split(String.fromCharCode(10)).reduce((a, b) => a.length < b.length ? b : a)),
+  frames: [...document.querySelectorAll('figure')].map(f => [f.scrollWidth, f.parentElement.clientWidth]),
 };
 """
 
@@ -275,6 +278,8 @@ def test_every_page_loads_in_a_browser_with_its_figures_drawn_and_its_links_reso
             assert all(w > 0 and h > 0 for w, h, *_ in seen["images"]), f"{name}: an image that is not drawn"
             assert all(w > 0 and h > 0 for *_, w, h in seen["images"]), f"{name}: an image of no size"
             assert all(w > 0 and h > 0 for w, h in seen["svgs"]), f"{name}: an SVG of no size"
+            assert seen["cut"] == [], f"{name}: output lines wider than the page, their ends hidden"
+            assert all(width <= room + 1 for width, room in seen["frames"]), f"{name}: a frame wider than its row"
             for link in seen["links"]:
                 target = urllib.parse.urlsplit(link)
                 if target.scheme or target.netloc:

@@ -215,12 +215,14 @@ def _route(x1, y1, x2, y2, between):
 
 
 def frames_html(steps):
-    """Every frame of the backward pass in a row that scrolls sideways, each under its step's equation."""
+    """Every frame of the backward pass in a row that scrolls sideways a frame at a time, each under its
+    step's equation and drawn to the row's width (smaller where the graph is wider than that)."""
     graph = steps.graph
     cells = []
     for k, ((current, _), svg) in enumerate(zip(steps.frames, steps.svgs()), start=1):
         caption = escape(f"step {k} of {len(steps.frames)}: {step_line(graph, current)}")
-        cells.append(f'<figure style="margin:0;flex:none"><figcaption style="font-family:monospace;'
-                     f'font-size:12px">{caption}</figcaption>{svg}</figure>')
-    return ('<div style="display:flex;gap:12px;overflow-x:auto;padding-bottom:6px">' + "".join(cells)
-            + "</div>")
+        fitted = svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
+        cells.append(f'<figure style="margin:0;flex:0 0 100%;scroll-snap-align:start"><figcaption '
+                     f'style="font-family:monospace;font-size:12px">{caption}</figcaption>{fitted}</figure>')
+    return ('<div style="display:flex;gap:12px;overflow-x:auto;scroll-snap-type:x mandatory;'
+            'padding-bottom:6px">' + "".join(cells) + "</div>")

@@ -39,6 +39,9 @@ __all__ = ["JOBS", "Page", "Site", "SiteError", "build"]
 
 #: Kernels running lessons at the same time, each a fixed share of them in turn.
 JOBS = 2
+#: Columns rich lays a result out in on a page (its JUPYTER_COLUMNS): what the page's column holds whole in a
+#: window 1024 pixels wide, where rich's own 115 would scroll sideways and hide each line's end.
+PAGE_COLUMNS = 96
 #: Seconds one cell may run before the build gives up on it (the slowest takes a few).
 CELL_TIMEOUT = 180
 #: Seconds a kernel may take to start and answer.
@@ -65,9 +68,9 @@ SITE_INTRO = (
     "Automatic differentiation in TensorFlow, one lesson at a time. Every gradient `tf.GradientTape` computes "
     "is shown beside an independent finite-difference estimate and its error, and beside the analytic value "
     "where one is known. Each page below is its lesson's notebook, run from top to bottom.")
-RUN_HINT = ("To run a lesson yourself: `pip install gradlab-tf`, then `python -m gradlab lesson N` in a terminal, "
-            "or download its notebook and open it in Jupyter (`pip install \"gradlab-tf[jupyter]\"`, then "
-            "`jupyter lab`).")
+RUN_HINT = ("To run a lesson yourself, install gradlab from a clone of its repository (`pip install .`, the "
+            "README's first command), then `python -m gradlab lesson N` in a terminal; or download a lesson's "
+            "notebook and open it in Jupyter (`pip install \".[jupyter]\"`, then `jupyter lab`).")
 
 
 def describe_figures(shell):
@@ -146,7 +149,7 @@ class Site(Result):
                               title_justify="left")
         for name, justify in (("lesson", "right"), ("page", "left"), ("ran", "right"), ("results", "right"),
                               ("figures", "right"), ("pictures", "right"), ("exercises", "right")):
-            table.add_column(name, justify=justify)
+            table.add_column(name, justify=justify, overflow="fold")  # a page's name wraps whole, never cut
         for page in self.pages:
             table.add_row(str(page.number), page.file, f"{page.seconds:.1f} s", str(page.results),
                           str(page.figures), str(page.pictures), str(page.exercises))
@@ -221,15 +224,16 @@ class _Tools:
 
         class ThisPython(AsyncKernelManager):
             """A kernel of the Python that builds the site, whatever kernels Jupyter knows of. Its views are
-            static HTML (no widgets, which a page without scripts could not show), and its checks choose how to
-            evaluate f by what works, never by measured time, so a page's numbers do not depend on the load."""
+            static HTML (no widgets, which a page without scripts could not show) PAGE_COLUMNS wide, and its
+            checks choose how to evaluate f by what works, never by measured time, so a page's numbers do not
+            depend on the load."""
 
             @property
             def kernel_spec(self):
                 argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                         "--HistoryManager.enabled=False"]  # no history, so RESET may number cells from 1
                 return KernelSpec(argv=argv, display_name="Python 3", language="python",
-                                  env={STATIC_HTML: "1", REPRODUCIBLE: "1"})
+                                  env={STATIC_HTML: "1", REPRODUCIBLE: "1", "JUPYTER_COLUMNS": str(PAGE_COLUMNS)})
 
         self.kernel = ThisPython
 
