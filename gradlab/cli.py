@@ -359,23 +359,22 @@ def _site_arguments(parser: argparse.ArgumentParser) -> None:
 def _site(args, console) -> int:
     from pathlib import Path
 
-    from gradlab.teaching.lessons import LESSONS
     from gradlab.teaching.site import SiteError, build
 
     folder = Path(args.folder)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{_shown(args.folder)} is a file; name a folder for the site")
-    progress = None
-    if not args.json:
-        count = len(args.lessons or LESSONS)
+
+    def started(count):
         console.print(f"running {count} lesson notebook{'s' if count > 1 else ''} and writing "
                       f"{'their pages' if count > 1 else 'its page'}...", highlight=False)
 
-        def progress(lesson, seconds):
-            console.print(f"  lesson {lesson.number} ran in {seconds:.0f} s", highlight=False)
+    def progress(lesson, seconds):
+        console.print(f"  lesson {lesson.number} ran in {seconds:.0f} s", highlight=False)
 
+    shown = {} if args.json else {"started": started, "progress": progress}  # --json prints the result alone
     try:
-        site = build(folder, args.lessons, jobs=args.jobs, progress=progress)
+        site = build(folder, args.lessons, jobs=args.jobs, **shown)
     except SiteError as error:
         print(f"gradlab: site not built: {_one_line(error)}", file=sys.stderr)
         return EXIT_MISMATCH

@@ -135,12 +135,15 @@ def test_site_without_its_extra_names_the_extra_to_install(monkeypatch, capsys, 
     monkeypatch.setitem(sys.modules, "nbconvert", None)  # an import of it raises ImportError
     assert cli.main(["site", str(tmp_path / "site"), "--lessons", "1"]) == 1
     out, err = capsys.readouterr()
-    assert err == 'gradlab: site not built: building the site needs nbconvert: pip install "gradlab-tf[site]"\n'
+    assert err == ('gradlab: site not built: building the site needs nbconvert: install the site extra: '
+                   'pip install ".[site]" in a clone of gradlab\n')
+    assert out == "", "nothing said to be running before the build can start"
     assert not (tmp_path / "site").exists()
 
 
-def test_a_site_folder_that_cannot_be_made_is_one_line_and_exit_1(capsys):
-    assert cli.main(["site", f"{__file__}/site", "--json"]) == 1
+@pytest.mark.parametrize("quiet", [[], ["--json"]], ids=["shown", "json"])
+def test_a_site_folder_that_cannot_be_made_is_one_line_and_exit_1(capsys, quiet):
+    assert cli.main(["site", f"{__file__}/site", *quiet]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
     assert err.startswith(f"gradlab: site not built: cannot write {__file__}/site: ") and "Traceback" not in err

@@ -12,7 +12,7 @@ lesson measures, the pages are the same bytes on every build: no dates, fixed ce
 fetched from elsewhere, and checks that choose how to evaluate f by what works, not by measured time
 (gradlab.engine.tolerances.REPRODUCIBLE).
 
-Building needs the `site` extra (nbconvert, nbclient, nbformat, ipykernel): pip install "gradlab-tf[site]".
+Building needs the `site` extra (nbconvert, nbclient, nbformat, ipykernel): INSTALL_SITE.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ gradlab.teaching.site.describe_figures(get_ipython())
 get_ipython().run_line_magic("reset", "-f")
 get_ipython().execution_count = 1
 """
+#: How to install what the build needs.
+INSTALL_SITE = 'install the site extra: pip install ".[site]" in a clone of gradlab'
 #: The nbconvert template (site_templates/gradlab): JupyterLab's look, dark when the system is, no scripts.
 TEMPLATES = Path(__file__).with_name("site_templates")
 INDEX = "index.html"
@@ -163,9 +165,11 @@ class Site(Result):
                 "pages": [asdict(page) for page in self.pages]}
 
 
-def build(folder, numbers=None, jobs: int | None = None, timeout: int = CELL_TIMEOUT, progress=None) -> Site:
+def build(folder, numbers=None, jobs: int | None = None, timeout: int = CELL_TIMEOUT, progress=None,
+          started=None) -> Site:
     """Build the site into `folder` (created if needed): the lessons `numbers` (default: all), `jobs` at a time
-    (default: JOBS); `progress(lesson, seconds)` is called as each lesson's notebook finishes running."""
+    (default: JOBS). `started(count)` is called once the tools are found and the folder is made, before the
+    first lesson runs; `progress(lesson, seconds)` as each lesson's notebook finishes running."""
     tools = _Tools()
     exporter = tools.exporter()
     lessons = [get(number) for number in sorted(LESSONS if numbers is None else set(numbers))]
@@ -174,6 +178,8 @@ def build(folder, numbers=None, jobs: int | None = None, timeout: int = CELL_TIM
     folder = Path(folder)
     with _writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
+    if started is not None:
+        started(len(lessons))
     start = time.perf_counter()
     executed = _run_all(tools, lessons, jobs or JOBS, timeout, progress)
     pages = []
@@ -218,7 +224,7 @@ class _Tools:
             from jupyter_client.manager import AsyncKernelManager
             from nbclient import NotebookClient, exceptions
         except ImportError as missing:
-            raise SiteError(f"building the site needs {missing.name}: pip install \"gradlab-tf[site]\"") from None
+            raise SiteError(f"building the site needs {missing.name}: {INSTALL_SITE}") from None
         self.nbformat, self.nbconvert = nbformat, nbconvert
         self.NotebookClient, self.exceptions = NotebookClient, exceptions
 
