@@ -339,12 +339,6 @@ def _trace(f, point, i, way, shape, dtype, jit, autograph=False):
     size = int(np.prod(shape, dtype=np.int64))
     wrapper = point.keras[i] if way == "stateless" else None  # the Keras variable given its values
 
-    def output(y):
-        y = tf.convert_to_tensor(y)
-        if y.shape.is_fully_defined() and tuple(y.shape) != shape:
-            raise GradlabError(_shape_changed(shape, tuple(y.shape)))
-        return tf.reshape(tf.cast(y, dtype), [size])
-
     def batched(index, delta, *values):
         flat = tf.reshape(values[0] if wrapper is not None else values[i], [-1])
         if jit or wrapper is not None:  # XLA fuses this into one pass; a NaN delta makes the whole row NaN
@@ -359,16 +353,25 @@ def _trace(f, point, i, way, shape, dtype, jit, autograph=False):
                 from keras import StatelessScope
 
                 with StatelessScope(state_mapping=[(wrapper, tf.reshape(row, x.shape))]):
-                    return output(ref()())
+                    return _traced_row(ref()(), shape, dtype, size)
             arguments = list(values)
             arguments[i] = tf.reshape(row, x.shape)
-            return output(ref()(*arguments))
+            return _traced_row(ref()(*arguments), shape, dtype, size)
 
         if way == "loop":
             return tf.map_fn(one, moved, fn_output_signature=tf.TensorSpec([size], dtype=dtype))
         return tf.vectorized_map(one, moved)
 
     return tf.function(batched, jit_compile=jit, reduce_retracing=True, autograph=autograph)
+
+
+def _traced_row(y, shape, dtype, size):
+    """f's value inside a trace as one flat row of `size` entries in `dtype`; a GradlabError where its shape is
+    not the shape f had at the point."""
+    y = tf.convert_to_tensor(y)
+    if y.shape.is_fully_defined() and tuple(y.shape) != shape:
+        raise GradlabError(_shape_changed(shape, tuple(y.shape)))
+    return tf.reshape(tf.cast(y, dtype), [size])
 
 
 def _reference(f):
@@ -397,10 +400,7 @@ def _trace_assign(ref, point, i, shape, dtype, autograph):
                 variable.scatter_nd_update(where, tf.reshape(flat[j] + delta[r], [1]))
             else:
                 variable.assign(flat[0] + delta[r])
-            y = tf.convert_to_tensor(ref()())
-            if y.shape.is_fully_defined() and tuple(y.shape) != shape:
-                raise GradlabError(_shape_changed(shape, tuple(y.shape)))
-            out = out.write(r, tf.reshape(tf.cast(y, dtype), [size]))
+            out = out.write(r, _traced_row(ref()(), shape, dtype, size))
             if rank:
                 variable.scatter_nd_update(where, tf.reshape(flat[j], [1]))
             return r + 1, out
